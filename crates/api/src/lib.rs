@@ -1,0 +1,1 @@
+//! HTTP API (axum): routes, error mapping, OpenAPI, metrics

@@ -1,0 +1,255 @@
+//! Configuration: a TOML file, overridden by `VIGIL_*` environment variables.
+//!
+//! `VIGIL_SERVER__BIND=0.0.0.0:9000` sets `[server] bind`; a double underscore separates table
+//! levels. Values are parsed as TOML scalars when they parse, as strings otherwise.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config is invalid: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VigilConfig {
+    /// Where the database and media live.
+    pub data_dir: PathBuf,
+    /// Folder holding the ONNX models (as installed by `vigil models fetch`).
+    pub models_dir: PathBuf,
+    /// Path of libonnxruntime.so; when empty, the `ORT_DYLIB_PATH` variable or the project's
+    /// `.venv` is searched.
+    pub onnxruntime_library: Option<PathBuf>,
+    /// Inference threads per model session; 0 = all cores.
+    pub threads: usize,
+    pub pipeline: PipelineConfig,
+    pub quality: QualityConfig,
+    pub matching: MatchingConfig,
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Detector model name from the manifest, e.g. `yunet`, `scrfd_500m`, `scrfd_2.5g`, `retinaface_mb025`.
+    pub detector: String,
+    /// Recognizer model name from the manifest: `w600k_mbf_int8` or `fr_feature`.
+    pub recognizer: String,
+    /// Square network input for detectors with dynamic input; images larger than this are tiled.
+    pub detector_input_pixels: u32,
+    /// Minimum detector confidence for a box to count as a face.
+    pub detection_threshold: f32,
+    /// Overlap between neighbouring tiles, as a fraction of the tile side.
+    pub tile_overlap: f32,
+    /// Images whose longer side exceeds this many multiples of the detector input are tiled.
+    pub tile_above_factor: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QualityConfig {
+    /// Faces narrower than this (inter-box width, source pixels) are not usable.
+    pub min_face_pixels: f32,
+    /// Minimum variance of the Laplacian of the aligned crop.
+    pub min_sharpness: f32,
+    /// Maximum estimated yaw, degrees.
+    pub max_yaw_degrees: f32,
+    /// Maximum estimated pitch, degrees.
+    pub max_pitch_degrees: f32,
+    /// Minimum detector score for a usable face.
+    pub min_detector_score: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchingConfig {
+    /// A candidate is reported as a match only when its calibrated false-match rate is at or
+    /// below this value.
+    pub false_match_rate: f64,
+    /// Candidates returned per face in 1:N search.
+    pub top_k: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: String,
+    /// Largest accepted request body.
+    pub max_upload_bytes: usize,
+    /// Largest accepted image, width × height, checked from the header before decoding.
+    pub max_image_pixels: u64,
+}
+
+impl Default for VigilConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".vigil"),
+            models_dir: PathBuf::from("models"),
+            onnxruntime_library: None,
+            threads: 0,
+            pipeline: PipelineConfig::default(),
+            quality: QualityConfig::default(),
+            matching: MatchingConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            detector: "scrfd_2.5g".into(),
+            recognizer: "w600k_mbf_int8".into(),
+            detector_input_pixels: 640,
+            detection_threshold: 0.5,
+            tile_overlap: 0.25,
+            tile_above_factor: 2.0,
+        }
+    }
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        Self {
+            min_face_pixels: 32.0,
+            min_sharpness: 15.0,
+            max_yaw_degrees: 50.0,
+            max_pitch_degrees: 40.0,
+            min_detector_score: 0.5,
+        }
+    }
+}
+
+impl Default for MatchingConfig {
+    fn default() -> Self {
+        Self { false_match_rate: 1e-5, top_k: 5 }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            max_upload_bytes: 20 * 1024 * 1024,
+            max_image_pixels: 120_000_000,
+        }
+    }
+}
+
+impl VigilConfig {
+    /// Loads `path` (when given) and applies `VIGIL_*` overrides from `environment`.
+    pub fn load(
+        path: Option<&Path>,
+        environment: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut document = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid(e.to_string()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in environment {
+            let Some(rest) = key.strip_prefix("VIGIL_") else { continue };
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if path.iter().any(|p| p.is_empty()) {
+                continue;
+            }
+            set_path(&mut document, &path, parse_scalar(&value));
+        }
+        let config: Self = toml::Value::Table(document)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let rate = self.matching.false_match_rate;
+        if !(rate > 0.0 && rate < 1.0) {
+            return Err(ConfigError::Invalid(format!(
+                "matching.false_match_rate must be in (0, 1), got {rate}"
+            )));
+        }
+        if self.matching.top_k == 0 {
+            return Err(ConfigError::Invalid("matching.top_k must be at least 1".into()));
+        }
+        if self.pipeline.detector_input_pixels < 64 || self.pipeline.detector_input_pixels % 32 != 0 {
+            return Err(ConfigError::Invalid(
+                "pipeline.detector_input_pixels must be a multiple of 32, at least 64".into(),
+            ));
+        }
+        if !(0.0..0.9).contains(&self.pipeline.tile_overlap) {
+            return Err(ConfigError::Invalid("pipeline.tile_overlap must be in [0, 0.9)".into()));
+        }
+        Ok(())
+    }
+}
+
+fn parse_scalar(value: &str) -> toml::Value {
+    format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()))
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            table.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            if let toml::Value::Table(inner) = entry {
+                set_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let dir = std::env::temp_dir().join(format!("vigil-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("vigil.toml");
+        std::fs::write(&file, "data_dir = \"/a\"\n[server]\nbind = \"127.0.0.1:1\"\n").unwrap();
+        let config = VigilConfig::load(
+            Some(&file),
+            [
+                ("VIGIL_SERVER__BIND".to_string(), "127.0.0.1:2".to_string()),
+                ("VIGIL_MATCHING__FALSE_MATCH_RATE".to_string(), "1e-4".to_string()),
+                ("OTHER".to_string(), "x".to_string()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/a"));
+        assert_eq!(config.server.bind, "127.0.0.1:2");
+        assert_eq!(config.matching.false_match_rate, 1e-4);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_rates_are_refused() {
+        let none: Vec<(String, String)> = vec![];
+        assert!(VigilConfig::load(None, none.clone()).is_ok());
+        let bad = vec![("VIGIL_MATCHING__FALSE_MATCH_RATE".to_string(), "2".to_string())];
+        assert!(VigilConfig::load(None, bad).is_err());
+        let unknown = vec![("VIGIL_NOPE".to_string(), "1".to_string())];
+        assert!(VigilConfig::load(None, unknown).is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! vigil's shared vocabulary. Depends on nothing of ours; every other crate depends on it.
+
+pub mod calibration;
+pub mod config;
+pub mod embedding;
+pub mod ids;
+
+pub use calibration::{CalibrationError, CalibrationTable};
+pub use embedding::{Embedding, EmbeddingError};
+pub use ids::{ModelId, SubjectId, TemplateId};

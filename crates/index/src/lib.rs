@@ -1,0 +1,1 @@
+//! Vector search: exact multi-threaded SIMD top-k over face templates

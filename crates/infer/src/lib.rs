@@ -1,0 +1,1 @@
+//! Face models: decoding, detection, alignment, quality, embedding, model manifest

@@ -1,0 +1,1 @@
+//! Metadata persistence behind a trait: embedded SQLite (WAL) with versioned migrations
