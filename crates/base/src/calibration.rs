@@ -98,34 +98,47 @@ impl CalibrationTable {
         genuine_scores: &mut [f32],
         grid_step: f32,
     ) -> Result<Self, CalibrationError> {
-        if impostor_scores.is_empty() || genuine_scores.is_empty() {
-            return Err(CalibrationError::Malformed("need impostor and genuine scores".into()));
-        }
         impostor_scores.sort_by(f32::total_cmp);
         genuine_scores.sort_by(f32::total_cmp);
         let impostors = impostor_scores.len() as u64;
         let genuines = genuine_scores.len() as u64;
-        let mut points = Vec::new();
-        let steps = (2.0 / grid_step).round() as i64;
-        for i in 0..=steps {
-            let score = -1.0 + i as f32 * grid_step;
-            // impostors >= score
-            let below = impostor_scores.partition_point(|s| *s < score) as u64;
-            let impostor_count = impostors - below;
-            let genuine_below = genuine_scores.partition_point(|s| *s < score) as u64;
-            points.push(CalibrationPoint {
-                score,
-                false_match_rate: impostor_count as f64 / impostors as f64,
-                false_non_match_rate: genuine_below as f64 / genuines as f64,
-                impostor_count,
-            });
+        let grid = score_grid(grid_step)
+            .map(|score| {
+                let below = impostor_scores.partition_point(|s| *s < score) as u64;
+                let genuine_below = genuine_scores.partition_point(|s| *s < score) as u64;
+                (score, impostors - below, genuine_below)
+            })
+            .collect();
+        Self::from_counts(model, dataset, impostors, genuines, grid)
+    }
+
+    /// Builds a table from counts on a score grid: for each grid score, the impostor pairs at
+    /// or above it and the genuine pairs below it (as a histogram pass produces them).
+    pub fn from_counts(
+        model: &str,
+        dataset: &str,
+        impostor_pairs: u64,
+        genuine_pairs: u64,
+        grid: Vec<(f32, u64, u64)>,
+    ) -> Result<Self, CalibrationError> {
+        if impostor_pairs == 0 || genuine_pairs == 0 {
+            return Err(CalibrationError::Malformed("need impostor and genuine scores".into()));
         }
+        let points: Vec<CalibrationPoint> = grid
+            .into_iter()
+            .map(|(score, impostor_count, genuine_below)| CalibrationPoint {
+                score,
+                false_match_rate: impostor_count as f64 / impostor_pairs as f64,
+                false_non_match_rate: genuine_below as f64 / genuine_pairs as f64,
+                impostor_count,
+            })
+            .collect();
         let tail = fit_tail(&points);
         let table = Self {
             model: model.to_string(),
             dataset: dataset.to_string(),
-            impostor_pairs: impostors,
-            genuine_pairs: genuines,
+            impostor_pairs,
+            genuine_pairs,
             points,
             tail,
         };
@@ -206,6 +219,12 @@ impl CalibrationTable {
         }
         Ok(high)
     }
+}
+
+/// Grid scores from -1 to 1 inclusive, `step` apart.
+pub fn score_grid(step: f32) -> impl Iterator<Item = f32> {
+    let steps = (2.0 / step).round() as i64;
+    (0..=steps).map(move |i| -1.0 + i as f32 * step)
 }
 
 /// Fits log10(FMR) against score over the last measured decade (the points between ten times

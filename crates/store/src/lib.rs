@@ -1,1 +1,18 @@
-//! Metadata persistence behind a trait: embedded SQLite (WAL) with versioned migrations
+//! Metadata persistence behind a trait: embedded SQLite (WAL) with versioned migrations.
+//!
+//! `FaceStore` is the seam; `SqliteStore` the embedded implementation; `conformance` the suite
+//! every implementation must pass. Schema and invariants: `docs/design/002-store-schema.md`.
+
+pub mod conformance;
+mod error;
+mod face_store;
+mod records;
+mod sqlite;
+
+pub use error::StoreError;
+pub use face_store::FaceStore;
+pub use records::{
+    normalise_notes, normalise_subject_name, validate_new_template, Enrolment, EnrolmentReceipt, NewTemplate, Subject,
+    SubjectRef, SubjectSummary, TemplateInfo, TemplateRecord, MAX_SUBJECT_NAME_CHARS,
+};
+pub use sqlite::{SqliteStore, LATEST_SCHEMA_VERSION};

@@ -1,0 +1,164 @@
+//! `vigil eval lfw-openset`: open-set 1:N identification on LFW.
+//!
+//! Gallery: the first image of every identity with at least two images. Mated probes: the other
+//! images of those identities. Non-mated probes: every image of the identities with a single
+//! image. Reported as NIST FRVT 1:N does: FNIR at a threshold set on the non-mated searches for
+//! a given FPIR, and the rank-1 hit rate. "With the quality gate" means a probe whose face fails
+//! the gate returns no candidate (a miss if mated, no false alarm if not); the gallery is the
+//! same in both runs.
+
+use super::embeddings::{embed_lfw, EmbeddingSet, LfwVariant};
+use crate::error::ServiceError;
+use crate::lfw::{LfwDataset, LfwImage};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::path::Path;
+use vigil_base::embedding::dot;
+use vigil_base::Embedding;
+use vigil_infer::FaceAnalyzer;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenSetReport {
+    pub model: String,
+    pub detector: String,
+    pub gallery_identities: usize,
+    pub mated_probes: usize,
+    pub non_mated_probes: usize,
+    pub without_gate: OpenSetFigures,
+    pub with_gate: OpenSetFigures,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenSetFigures {
+    pub rank1_hit_rate: f64,
+    /// Probes that returned nothing because no face was found or the gate refused it.
+    pub mated_probes_refused: usize,
+    pub non_mated_probes_refused: usize,
+    pub at_fpir: Vec<FnirAtFpir>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FnirAtFpir {
+    pub fpir: f64,
+    pub threshold: f32,
+    pub fnir: f64,
+}
+
+struct Search {
+    /// Top-1 gallery index and score; None when the probe returned nothing.
+    top1: Option<(usize, f32)>,
+}
+
+fn search(gallery: &[&Embedding], probe: Option<&Embedding>) -> Search {
+    let Some(probe) = probe else { return Search { top1: None } };
+    let top1 = gallery
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (i, dot(g.values(), probe.values())))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    Search { top1 }
+}
+
+pub fn run_openset(
+    dataset: &LfwDataset,
+    analyzer: &FaceAnalyzer,
+    identities_limit: Option<usize>,
+    cache_dir: Option<&Path>,
+) -> Result<OpenSetReport, ServiceError> {
+    let mut identities: Vec<(String, Vec<LfwImage>)> = dataset.identities()?.into_iter().collect();
+    if let Some(limit) = identities_limit {
+        identities.truncate(limit);
+    }
+    let images: Vec<LfwImage> = identities.iter().flat_map(|(_, i)| i.clone()).collect();
+    let set: EmbeddingSet = embed_lfw(dataset, analyzer, LfwVariant::Default, &images, cache_dir)?;
+
+    let mut gallery: Vec<&Embedding> = Vec::new();
+    let mut mated: Vec<(usize, &LfwImage)> = Vec::new();
+    let mut non_mated: Vec<&LfwImage> = Vec::new();
+    for (_, images) in &identities {
+        if images.len() >= 2 {
+            let Some(enrolled) = set.by_image.get(&images[0]).and_then(|e| e.embedding.as_ref())
+            else {
+                continue; // no face in the enrolment photo: that identity is not enrolled
+            };
+            let slot = gallery.len();
+            gallery.push(enrolled);
+            mated.extend(images[1..].iter().map(|i| (slot, i)));
+        } else {
+            non_mated.extend(images.iter());
+        }
+    }
+    let figures = |gate: bool| -> OpenSetFigures {
+        let probe_of = |image: &LfwImage| {
+            set.by_image
+                .get(image)
+                .filter(|e| !gate || e.usable)
+                .and_then(|e| e.embedding.as_ref())
+        };
+        let mated_searches: Vec<(usize, Search)> = mated
+            .par_iter()
+            .map(|(slot, image)| (*slot, search(&gallery, probe_of(image))))
+            .collect();
+        let non_mated_searches: Vec<Search> =
+            non_mated.par_iter().map(|image| search(&gallery, probe_of(image))).collect();
+        let hits = mated_searches
+            .iter()
+            .filter(|(slot, s)| s.top1.is_some_and(|(i, _)| i == *slot))
+            .count();
+        let mut non_mated_scores: Vec<f32> =
+            non_mated_searches.iter().filter_map(|s| s.top1.map(|t| t.1)).collect();
+        non_mated_scores.sort_by(|a, b| b.total_cmp(a));
+        let at_fpir = [0.01, 0.001]
+            .into_iter()
+            .map(|fpir| {
+                // the threshold admits at most fpir × non-mated searches
+                let allowed = (fpir * non_mated_searches.len() as f64).floor() as usize;
+                let threshold = non_mated_scores
+                    .get(allowed)
+                    .map_or(-1.0, |s| next_up(*s));
+                let misses = mated_searches
+                    .iter()
+                    .filter(|(slot, s)| {
+                        !s.top1.is_some_and(|(i, score)| i == *slot && score >= threshold)
+                    })
+                    .count();
+                FnirAtFpir {
+                    fpir,
+                    threshold,
+                    fnir: misses as f64 / mated_searches.len().max(1) as f64,
+                }
+            })
+            .collect();
+        OpenSetFigures {
+            rank1_hit_rate: hits as f64 / mated_searches.len().max(1) as f64,
+            mated_probes_refused: mated_searches.iter().filter(|(_, s)| s.top1.is_none()).count(),
+            non_mated_probes_refused: non_mated_searches.iter().filter(|s| s.top1.is_none()).count(),
+            at_fpir,
+        }
+    };
+    Ok(OpenSetReport {
+        model: set.model.to_string(),
+        detector: analyzer.detector_name().to_string(),
+        gallery_identities: gallery.len(),
+        mated_probes: mated.len(),
+        non_mated_probes: non_mated.len(),
+        without_gate: figures(false),
+        with_gate: figures(true),
+    })
+}
+
+/// The smallest f32 above `value`: a threshold strictly above a non-mated score.
+fn next_up(value: f32) -> f32 {
+    if value.is_nan() || value == f32::INFINITY {
+        return value;
+    }
+    let bits = value.to_bits();
+    let next = if value == 0.0 {
+        1
+    } else if value > 0.0 {
+        bits + 1
+    } else {
+        bits - 1
+    };
+    f32::from_bits(next)
+}

@@ -1,0 +1,390 @@
+//! `FaceService`: the operations every front end (CLI, HTTP) offers.
+//!
+//! Invariants kept here:
+//! - the gallery (in-memory index) holds exactly the store's templates of the active
+//!   recognizer: it is rebuilt from the store at start and updated only after the store commits;
+//! - an enrolment is all-or-nothing: templates are computed first, then written in one store
+//!   transaction, then added to the gallery;
+//! - every reported score carries its calibrated false-match rate, and only candidates at or
+//!   below the configured false-match rate are returned as candidates.
+
+use crate::error::ServiceError;
+use crate::reports::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use vigil_base::config::MatchingConfig;
+use vigil_base::{CalibrationTable, Embedding, ModelId, SubjectId, TemplateId};
+use vigil_index::Gallery;
+use vigil_infer::{decode_image, AnalyzedFace, DecodeLimits, DecodedImage, FaceAnalyzer};
+use vigil_store::{Enrolment, FaceStore, NewTemplate, SubjectRef};
+
+/// An image as received: a display name (file name or upload name) and its bytes.
+#[derive(Debug, Clone)]
+pub struct NamedImage {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Most faces analysed in one image; beyond it the request is refused rather than spending
+/// unbounded time on one upload.
+pub const MAX_FACES_PER_IMAGE: usize = 200;
+
+/// An enrolment photo may hold background faces, but the enrolled face must dominate:
+/// its box area must be at least this many times the next usable face's.
+const DOMINANT_FACE_AREA_RATIO: f32 = 2.0;
+
+/// A template ready to be stored, with the name of the image it came from.
+pub struct PreparedTemplate {
+    pub source_name: String,
+    pub template: NewTemplate,
+}
+
+pub struct FaceService {
+    analyzer: Arc<FaceAnalyzer>,
+    store: Arc<dyn FaceStore>,
+    gallery: Gallery,
+    calibration: CalibrationTable,
+    matching: MatchingConfig,
+    decode_limits: DecodeLimits,
+}
+
+impl FaceService {
+    /// Builds the service and loads the gallery from the store.
+    pub fn new(
+        analyzer: Arc<FaceAnalyzer>,
+        store: Arc<dyn FaceStore>,
+        calibration: CalibrationTable,
+        matching: MatchingConfig,
+        decode_limits: DecodeLimits,
+    ) -> Result<Self, ServiceError> {
+        calibration.check_model(analyzer.recognizer_model().as_str())?;
+        calibration.threshold_for(matching.false_match_rate)?;
+        let gallery = Gallery::new();
+        let model = analyzer.recognizer_model().clone();
+        let rows = store.templates_for_model(&model)?;
+        gallery.rebuild(&model, rows)?;
+        Ok(Self { analyzer, store, gallery, calibration, matching, decode_limits })
+    }
+
+    pub fn model(&self) -> &ModelId {
+        self.analyzer.recognizer_model()
+    }
+
+    pub fn analyzer(&self) -> &FaceAnalyzer {
+        &self.analyzer
+    }
+
+    pub fn store(&self) -> &dyn FaceStore {
+        self.store.as_ref()
+    }
+
+    pub fn calibration(&self) -> &CalibrationTable {
+        &self.calibration
+    }
+
+    pub fn matching(&self) -> &MatchingConfig {
+        &self.matching
+    }
+
+    pub fn gallery_templates(&self) -> usize {
+        self.gallery.len(self.model())
+    }
+
+    pub fn decode(&self, bytes: &[u8]) -> Result<DecodedImage, ServiceError> {
+        Ok(decode_image(bytes, &self.decode_limits)?)
+    }
+
+    fn analyze_bytes(&self, bytes: &[u8]) -> Result<(DecodedImage, Vec<AnalyzedFace>), ServiceError> {
+        let image = self.decode(bytes)?;
+        let faces = self.analyzer.analyze(&image)?;
+        if faces.len() > MAX_FACES_PER_IMAGE {
+            return Err(ServiceError::TooManyFaces { count: faces.len(), limit: MAX_FACES_PER_IMAGE });
+        }
+        Ok((image, faces))
+    }
+
+    pub fn detect(&self, bytes: &[u8]) -> Result<DetectionReport, ServiceError> {
+        let (image, faces) = self.analyze_bytes(bytes)?;
+        Ok(DetectionReport {
+            image_sha256: image.sha256.clone(),
+            width: image.width,
+            height: image.height,
+            faces: faces.iter().map(FaceReport::from_analyzed).collect(),
+        })
+    }
+
+    /// Turns one photo into a template: exactly one dominant, usable face.
+    pub fn prepare_template(&self, image: &NamedImage) -> Result<PreparedTemplate, ServiceError> {
+        let (decoded, faces) = self.analyze_bytes(&image.bytes)?;
+        let face = dominant_face(faces)?;
+        let b = &face.detection.bbox;
+        let thumbnail_jpeg = face.aligned.to_jpeg(90)?;
+        Ok(PreparedTemplate {
+            source_name: image.name.clone(),
+            template: NewTemplate {
+                embedding: face.embedding,
+                quality: face.quality.score,
+                detector: self.analyzer.detector_name().to_string(),
+                source_sha256: decoded.sha256,
+                source_name: Some(image.name.clone()),
+                thumbnail_jpeg,
+                bbox: [b.x1, b.y1, b.x2, b.y2],
+            },
+        })
+    }
+
+    /// Stores prepared templates in one transaction, then adds them to the gallery.
+    pub fn commit_enrolment(
+        &self,
+        subject: SubjectRef,
+        notes: Option<String>,
+        prepared: Vec<PreparedTemplate>,
+    ) -> Result<EnrolmentReport, ServiceError> {
+        if prepared.is_empty() {
+            return Err(ServiceError::Invalid("no usable image to enrol".into()));
+        }
+        let names: Vec<(String, f32)> =
+            prepared.iter().map(|p| (p.source_name.clone(), p.template.quality)).collect();
+        let embeddings: Vec<Embedding> =
+            prepared.iter().map(|p| p.template.embedding.clone()).collect();
+        let receipt = self.store.enroll(Enrolment {
+            subject,
+            notes,
+            templates: prepared.into_iter().map(|p| p.template).collect(),
+        })?;
+        for (template, embedding) in receipt.template_ids.iter().zip(&embeddings) {
+            self.gallery.insert(*template, receipt.subject_id, embedding)?;
+        }
+        let subject = self.subject_view(receipt.subject_id)?;
+        Ok(EnrolmentReport {
+            subject,
+            created: receipt.created,
+            enrolled: names
+                .into_iter()
+                .zip(&receipt.template_ids)
+                .map(|((name, quality), id)| EnrolledImage { name, template_id: id.0, quality })
+                .collect(),
+        })
+    }
+
+    /// All-or-nothing enrolment of several photos: any bad photo refuses the whole request.
+    pub fn enroll(
+        &self,
+        subject: SubjectRef,
+        notes: Option<String>,
+        images: &[NamedImage],
+    ) -> Result<EnrolmentReport, ServiceError> {
+        let mut prepared = Vec::with_capacity(images.len());
+        for image in images {
+            let template = self.prepare_template(image).map_err(|e| match e {
+                ServiceError::Invalid(m) => ServiceError::Invalid(format!("{}: {m}", image.name)),
+                other => other,
+            })?;
+            prepared.push(template);
+        }
+        self.commit_enrolment(subject, notes, prepared)
+    }
+
+    /// The cosine a candidate must reach to meet a false-match rate.
+    pub fn score_threshold(&self, false_match_rate: f64) -> Result<f32, ServiceError> {
+        Ok(self.calibration.threshold_for(false_match_rate)?)
+    }
+
+    /// 1:N search of every face in the photo against the gallery.
+    pub fn identify(
+        &self,
+        bytes: &[u8],
+        top_k: Option<usize>,
+        false_match_rate: Option<f64>,
+    ) -> Result<IdentifyReport, ServiceError> {
+        let rate = false_match_rate.unwrap_or(self.matching.false_match_rate);
+        let threshold = self.score_threshold(rate)?;
+        let top_k = top_k.unwrap_or(self.matching.top_k).clamp(1, 100);
+        let (image, faces) = self.analyze_bytes(bytes)?;
+        if faces.is_empty() {
+            return Err(ServiceError::NoFace);
+        }
+        let gallery_templates = self.gallery_templates();
+        let mut names: HashMap<SubjectId, String> = HashMap::new();
+        let mut identified = Vec::with_capacity(faces.len());
+        for face in &faces {
+            let mut candidates = Vec::new();
+            if face.is_usable() {
+                for hit in self.gallery.search_subjects(&face.embedding, top_k)? {
+                    let rate_here = self.calibration.false_match_rate(hit.score);
+                    if rate_here.value > rate {
+                        continue;
+                    }
+                    let name = match names.get(&hit.subject) {
+                        Some(n) => n.clone(),
+                        None => {
+                            let n = self
+                                .store
+                                .subject(hit.subject)?
+                                .map(|s| s.name)
+                                .unwrap_or_else(|| format!("#{}", hit.subject));
+                            names.insert(hit.subject, n.clone());
+                            n
+                        }
+                    };
+                    candidates.push(Candidate {
+                        subject_id: hit.subject.0,
+                        subject_name: name,
+                        score: hit.score,
+                        false_match_rate: rate_here.value,
+                        false_match_rate_extrapolated: rate_here.extrapolated,
+                        expected_false_candidates: rate_here.value * gallery_templates as f64,
+                        best_template_id: hit.best_template.0,
+                    });
+                }
+            }
+            identified.push(IdentifiedFace { face: FaceReport::from_analyzed(face), candidates });
+        }
+        Ok(IdentifyReport {
+            image_sha256: image.sha256,
+            model: self.model().to_string(),
+            gallery_templates,
+            false_match_rate_threshold: rate,
+            score_threshold: threshold,
+            faces: identified,
+        })
+    }
+
+    /// 1:1: the dominant face of each photo, compared.
+    pub fn verify(&self, a: &[u8], b: &[u8]) -> Result<VerifyReport, ServiceError> {
+        let (_, faces_a) = self.analyze_bytes(a)?;
+        let (_, faces_b) = self.analyze_bytes(b)?;
+        let face_a = dominant_face(faces_a)?;
+        let face_b = dominant_face(faces_b)?;
+        let score = face_a
+            .embedding
+            .cosine(&face_b.embedding)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let rate = self.calibration.false_match_rate(score);
+        let threshold = self.matching.false_match_rate;
+        Ok(VerifyReport {
+            model: self.model().to_string(),
+            score,
+            false_match_rate: rate.value,
+            false_match_rate_extrapolated: rate.extrapolated,
+            false_match_rate_threshold: threshold,
+            same_person: rate.value <= threshold,
+            face_a: FaceReport::from_analyzed(&face_a),
+            face_b: FaceReport::from_analyzed(&face_b),
+        })
+    }
+
+    pub fn subject_view(&self, id: SubjectId) -> Result<SubjectView, ServiceError> {
+        let subject =
+            self.store.subject(id)?.ok_or_else(|| ServiceError::NotFound(format!("subject {id}")))?;
+        let template_count = self.store.templates_of(id)?.len();
+        Ok(SubjectView {
+            id: subject.id.0,
+            name: subject.name,
+            notes: subject.notes,
+            created_at_ms: subject.created_at_ms,
+            template_count,
+        })
+    }
+
+    pub fn list_subjects(&self, offset: usize, limit: usize) -> Result<Vec<SubjectView>, ServiceError> {
+        Ok(self
+            .store
+            .list_subjects(offset, limit.min(1000))?
+            .into_iter()
+            .map(|s| SubjectView {
+                id: s.subject.id.0,
+                name: s.subject.name,
+                notes: s.subject.notes,
+                created_at_ms: s.subject.created_at_ms,
+                template_count: s.template_count,
+            })
+            .collect())
+    }
+
+    pub fn subject_detail(&self, id: SubjectId) -> Result<SubjectDetail, ServiceError> {
+        let subject = self.subject_view(id)?;
+        let templates = self
+            .store
+            .templates_of(id)?
+            .into_iter()
+            .map(|t| TemplateView {
+                id: t.id.0,
+                model: t.model.to_string(),
+                quality: t.quality,
+                detector: t.detector,
+                source_sha256: t.source_sha256,
+                source_name: t.source_name,
+                bbox: t.bbox,
+                created_at_ms: t.created_at_ms,
+            })
+            .collect();
+        Ok(SubjectDetail { subject, templates })
+    }
+
+    pub fn find_subject(&self, name_or_id: &str) -> Result<SubjectId, ServiceError> {
+        if let Ok(id) = name_or_id.parse::<i64>() {
+            if self.store.subject(SubjectId(id))?.is_some() {
+                return Ok(SubjectId(id));
+            }
+        }
+        self.store
+            .subject_by_name(name_or_id)?
+            .map(|s| s.id)
+            .ok_or_else(|| ServiceError::NotFound(format!("subject {name_or_id}")))
+    }
+
+    /// Deletes a subject and its templates from the store, then from the gallery.
+    pub fn delete_subject(&self, id: SubjectId) -> Result<usize, ServiceError> {
+        if self.store.subject(id)?.is_none() {
+            return Err(ServiceError::NotFound(format!("subject {id}")));
+        }
+        let removed = self.store.delete_subject(id)?;
+        for template in &removed {
+            self.gallery.remove(*template);
+        }
+        Ok(removed.len())
+    }
+
+    pub fn delete_template(&self, id: TemplateId) -> Result<(), ServiceError> {
+        if !self.store.delete_template(id)? {
+            return Err(ServiceError::NotFound(format!("template {id}")));
+        }
+        self.gallery.remove(id);
+        Ok(())
+    }
+
+    pub fn thumbnail(&self, id: TemplateId) -> Result<Vec<u8>, ServiceError> {
+        self.store.thumbnail(id)?.ok_or_else(|| ServiceError::NotFound(format!("template {id}")))
+    }
+}
+
+/// The face an enrolment or verification photo is about: the only usable face, or one whose
+/// box is clearly larger than every other usable face's.
+pub fn dominant_face(faces: Vec<AnalyzedFace>) -> Result<AnalyzedFace, ServiceError> {
+    if faces.is_empty() {
+        return Err(ServiceError::NoFace);
+    }
+    let mut usable: Vec<AnalyzedFace> = Vec::new();
+    let mut issues = Vec::new();
+    for face in faces {
+        if face.is_usable() {
+            usable.push(face);
+        } else if issues.is_empty() {
+            issues = face.quality_issues.clone();
+        }
+    }
+    if usable.is_empty() {
+        return Err(ServiceError::NoUsableFace { issues });
+    }
+    usable.sort_by(|a, b| area(b).total_cmp(&area(a)));
+    if usable.len() > 1 && area(&usable[0]) < DOMINANT_FACE_AREA_RATIO * area(&usable[1]) {
+        return Err(ServiceError::AmbiguousFaces { count: usable.len() });
+    }
+    Ok(usable.swap_remove(0))
+}
+
+fn area(face: &AnalyzedFace) -> f32 {
+    let b = &face.detection.bbox;
+    (b.x2 - b.x1).max(0.0) * (b.y2 - b.y1).max(0.0)
+}

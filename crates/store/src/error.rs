@@ -1,0 +1,30 @@
+//! The one error type of this crate, in the terms a caller (and the HTTP layer) acts on.
+
+/// What went wrong with a store operation. `api` maps each variant to a status code once.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The subject or template named in the request does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request collides with existing data, e.g. a subject name already in use.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The request itself is malformed (empty name, no templates, dimension mismatch, ...).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The database failed or holds data this code cannot read.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Upgrading the schema failed; the database is left at the last version that succeeded.
+    #[error("schema migration failed: {0}")]
+    Migration(String),
+    /// The database was written by a newer vigil; opening it with this one could corrupt it.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    NewerSchema { found: u32, supported: u32 },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Database(error.to_string())
+    }
+}
