@@ -1,1 +1,45 @@
-fn main() {}
+//! The `vigil` binary: command line, configuration, start-up. `anyhow` lives here only.
+
+mod bench;
+mod cli;
+mod context;
+mod demo;
+mod enrol;
+mod evaluate;
+mod models;
+mod output;
+mod serve;
+mod subjects;
+
+use clap::Parser;
+use cli::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,vigil=info,vigil_api=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let context = context::Context::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Models(command) => models::run(&context, command),
+        Command::Enroll(args) => enrol::run(&context, args),
+        Command::Identify(args) => enrol::identify(&context, args),
+        Command::Verify(args) => enrol::verify(&context, args),
+        Command::Subjects(command) => subjects::run(&context, command),
+        Command::Serve(args) => serve::run(&context, args),
+        Command::Calibrate(args) => evaluate::calibrate(&context, args),
+        Command::Eval(command) => evaluate::run(&context, command),
+        Command::Bench(command) => bench::run(&context, command),
+        Command::Demo(args) => demo::run(&context, args),
+    }
+}

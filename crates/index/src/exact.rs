@@ -91,7 +91,10 @@ impl ExactIndex {
 
     /// Number of templates held for `subject`.
     pub fn subject_templates(&self, subject: SubjectId) -> usize {
-        self.templates_per_subject.get(&subject).copied().unwrap_or(0)
+        self.templates_per_subject
+            .get(&subject)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn check(&self, embedding: &Embedding) -> Result<(), IndexError> {
@@ -153,7 +156,10 @@ impl ExactIndex {
         };
         let last = self.templates.len() - 1;
         if row != last {
-            self.rows.copy_within(last * self.dimension..(last + 1) * self.dimension, row * self.dimension);
+            self.rows.copy_within(
+                last * self.dimension..(last + 1) * self.dimension,
+                row * self.dimension,
+            );
             self.row_of_template.insert(self.templates[last], row);
         }
         self.rows.truncate(last * self.dimension);
@@ -175,7 +181,10 @@ impl ExactIndex {
             .filter(|(_, owner)| **owner == subject)
             .map(|(template, _)| *template)
             .collect();
-        doomed.into_iter().filter(|template| self.remove(*template)).count()
+        doomed
+            .into_iter()
+            .filter(|template| self.remove(*template))
+            .count()
     }
 
     /// Template ids in row order.
@@ -184,7 +193,11 @@ impl ExactIndex {
     }
 
     fn view(&self) -> RowsView<'_> {
-        RowsView { rows: &self.rows, templates: &self.templates, dimension: self.dimension }
+        RowsView {
+            rows: &self.rows,
+            templates: &self.templates,
+            dimension: self.dimension,
+        }
     }
 
     fn template_hit(&self, candidate: &Candidate) -> TemplateHit {
@@ -203,7 +216,8 @@ impl ExactIndex {
         Ok(candidates.iter().map(|c| self.template_hit(c)).collect())
     }
 
-    /// `search` for each query; batches share one pass over the rows.
+    /// `search` for each query; batches share one pass over the rows. The blocked kernel
+    /// sums in another order than `search`, so scores may differ from it in the last bits.
     pub fn search_batch(
         &self,
         queries: &[Embedding],

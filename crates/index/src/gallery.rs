@@ -27,8 +27,14 @@ impl Gallery {
     pub fn new() -> Self {
         // Falling back to the global pool keeps the gallery usable when threads are scarce;
         // only the thread pinning is lost.
-        let pool = rayon::ThreadPoolBuilder::new().thread_name(search_thread_name).build().ok();
-        Self { indexes: RwLock::new(HashMap::new()), pool }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .thread_name(search_thread_name)
+            .build()
+            .ok();
+        Self {
+            indexes: RwLock::new(HashMap::new()),
+            pool,
+        }
     }
 
     /// A gallery searching on `threads` threads (0: one per core).
@@ -38,12 +44,19 @@ impl Gallery {
             .thread_name(search_thread_name)
             .build()
             .map_err(|error| IndexError::ThreadPool(error.to_string()))?;
-        Ok(Self { indexes: RwLock::new(HashMap::new()), pool: Some(pool) })
+        Ok(Self {
+            indexes: RwLock::new(HashMap::new()),
+            pool: Some(pool),
+        })
     }
 
     /// Threads a search uses.
     pub fn threads(&self) -> usize {
-        self.pool.as_ref().map_or_else(rayon::current_num_threads, |pool| pool.current_num_threads())
+        self.pool
+            .as_ref()
+            .map_or_else(rayon::current_num_threads, |pool| {
+                pool.current_num_threads()
+            })
     }
 
     fn run<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
@@ -97,7 +110,10 @@ impl Gallery {
     /// Removes every template of `subject`, under every model; returns how many.
     pub fn remove_subject(&self, subject: SubjectId) -> usize {
         let mut indexes = self.indexes.write();
-        indexes.values_mut().map(|index| index.remove_subject(subject)).sum()
+        indexes
+            .values_mut()
+            .map(|index| index.remove_subject(subject))
+            .sum()
     }
 
     /// Replaces everything held for `model` with `rows` (start-up load from the store).
@@ -113,7 +129,8 @@ impl Gallery {
             self.indexes.write().remove(model);
             return Ok(0);
         };
-        let mut index = ExactIndex::with_capacity(model.clone(), first.dimension(), rows.size_hint().0);
+        let mut index =
+            ExactIndex::with_capacity(model.clone(), first.dimension(), rows.size_hint().0);
         for (template, subject, embedding) in rows {
             index.insert(template, subject, &embedding)?;
         }
@@ -143,8 +160,11 @@ impl Gallery {
     /// Models with at least one template.
     pub fn models(&self) -> Vec<ModelId> {
         let indexes = self.indexes.read();
-        let mut models: Vec<ModelId> =
-            indexes.iter().filter(|(_, index)| !index.is_empty()).map(|(m, _)| m.clone()).collect();
+        let mut models: Vec<ModelId> = indexes
+            .iter()
+            .filter(|(_, index)| !index.is_empty())
+            .map(|(m, _)| m.clone())
+            .collect();
         models.sort();
         models
     }
@@ -167,7 +187,10 @@ impl Gallery {
         let mut results = vec![Vec::new(); queries.len()];
         let mut positions_by_model: HashMap<&ModelId, Vec<usize>> = HashMap::new();
         for (position, query) in queries.iter().enumerate() {
-            positions_by_model.entry(query.model()).or_default().push(position);
+            positions_by_model
+                .entry(query.model())
+                .or_default()
+                .push(position);
         }
         let indexes = self.indexes.read();
         for (model, positions) in positions_by_model {
@@ -213,34 +236,60 @@ mod tests {
     #[test]
     fn query_never_matches_templates_of_another_model() {
         let gallery = Gallery::with_threads(2).unwrap();
-        gallery.insert(TemplateId(1), SubjectId(1), &embedding("a", &[1.0, 0.0])).unwrap();
-        gallery.insert(TemplateId(2), SubjectId(2), &embedding("b", &[1.0, 0.0])).unwrap();
+        gallery
+            .insert(TemplateId(1), SubjectId(1), &embedding("a", &[1.0, 0.0]))
+            .unwrap();
+        gallery
+            .insert(TemplateId(2), SubjectId(2), &embedding("b", &[1.0, 0.0]))
+            .unwrap();
         let hits = gallery.search(&embedding("a", &[1.0, 0.0]), 10).unwrap();
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].template, TemplateId(1));
-        assert!(gallery.search(&embedding("c", &[1.0, 0.0]), 10).unwrap().is_empty());
-        assert!(gallery.search_subjects(&embedding("c", &[1.0, 0.0]), 10).unwrap().is_empty());
+        assert!(gallery
+            .search(&embedding("c", &[1.0, 0.0]), 10)
+            .unwrap()
+            .is_empty());
+        assert!(gallery
+            .search_subjects(&embedding("c", &[1.0, 0.0]), 10)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn inserting_another_dimension_into_a_held_model_is_refused() {
         let gallery = Gallery::new();
-        gallery.insert(TemplateId(1), SubjectId(1), &embedding("a", &[1.0, 0.0])).unwrap();
-        let result = gallery.insert(TemplateId(2), SubjectId(1), &embedding("a", &[1.0, 0.0, 0.0]));
+        gallery
+            .insert(TemplateId(1), SubjectId(1), &embedding("a", &[1.0, 0.0]))
+            .unwrap();
+        let result = gallery.insert(
+            TemplateId(2),
+            SubjectId(1),
+            &embedding("a", &[1.0, 0.0, 0.0]),
+        );
         assert!(matches!(
             result,
-            Err(IndexError::DimensionMismatch { expected: 2, found: 3, .. })
+            Err(IndexError::DimensionMismatch {
+                expected: 2,
+                found: 3,
+                ..
+            })
         ));
         assert_eq!(gallery.len(&ModelId::new("a")), 1);
         // a query of the wrong dimension is an error too, not a silent empty result
-        assert!(gallery.search(&embedding("a", &[1.0, 0.0, 0.0]), 1).is_err());
+        assert!(gallery
+            .search(&embedding("a", &[1.0, 0.0, 0.0]), 1)
+            .is_err());
     }
 
     #[test]
     fn reinserting_a_template_under_another_model_moves_it() {
         let gallery = Gallery::new();
-        gallery.insert(TemplateId(1), SubjectId(1), &embedding("a", &[1.0, 0.0])).unwrap();
-        gallery.insert(TemplateId(1), SubjectId(1), &embedding("b", &[0.0, 1.0])).unwrap();
+        gallery
+            .insert(TemplateId(1), SubjectId(1), &embedding("a", &[1.0, 0.0]))
+            .unwrap();
+        gallery
+            .insert(TemplateId(1), SubjectId(1), &embedding("b", &[0.0, 1.0]))
+            .unwrap();
         assert_eq!(gallery.len(&ModelId::new("a")), 0);
         assert_eq!(gallery.len(&ModelId::new("b")), 1);
         assert_eq!(gallery.models(), vec![ModelId::new("b")]);
@@ -250,7 +299,9 @@ mod tests {
     fn rebuild_replaces_the_model_and_removals_reach_it() {
         let gallery = Gallery::new();
         let model = ModelId::new("a");
-        gallery.insert(TemplateId(99), SubjectId(9), &embedding("a", &[1.0, 1.0])).unwrap();
+        gallery
+            .insert(TemplateId(99), SubjectId(9), &embedding("a", &[1.0, 1.0]))
+            .unwrap();
         let rows = vec![
             (TemplateId(1), SubjectId(1), embedding("a", &[1.0, 0.0])),
             (TemplateId(2), SubjectId(1), embedding("a", &[0.0, 1.0])),
@@ -261,7 +312,10 @@ mod tests {
         assert!(!gallery.remove(TemplateId(99)));
         assert_eq!(gallery.remove_subject(SubjectId(1)), 2);
         let hits = gallery.search(&embedding("a", &[1.0, 0.0]), 5).unwrap();
-        assert_eq!(hits.iter().map(|h| h.template).collect::<Vec<_>>(), vec![TemplateId(3)]);
+        assert_eq!(
+            hits.iter().map(|h| h.template).collect::<Vec<_>>(),
+            vec![TemplateId(3)]
+        );
         assert_eq!(gallery.rebuild(&model, Vec::new()).unwrap(), 0);
         assert_eq!(gallery.dimension(&model), None);
     }
@@ -283,10 +337,18 @@ mod tests {
         for i in 0..20 {
             let angle = i as f32 * 0.1;
             gallery
-                .insert(TemplateId(i), SubjectId(i), &embedding("a", &[angle.cos(), angle.sin()]))
+                .insert(
+                    TemplateId(i),
+                    SubjectId(i),
+                    &embedding("a", &[angle.cos(), angle.sin()]),
+                )
                 .unwrap();
             gallery
-                .insert(TemplateId(100 + i), SubjectId(i), &embedding("b", &[angle.sin(), angle.cos()]))
+                .insert(
+                    TemplateId(100 + i),
+                    SubjectId(i),
+                    &embedding("b", &[angle.sin(), angle.cos()]),
+                )
                 .unwrap();
         }
         let mut queries = Vec::new();
@@ -297,7 +359,13 @@ mod tests {
         }
         let batched = gallery.search_batch(&queries, 3).unwrap();
         for (query, hits) in queries.iter().zip(&batched) {
-            assert_eq!(hits, &gallery.search(query, 3).unwrap());
+            let single = gallery.search(query, 3).unwrap();
+            assert_eq!(hits.len(), single.len());
+            for (batch_hit, single_hit) in hits.iter().zip(&single) {
+                assert_eq!(batch_hit.template, single_hit.template);
+                // the batch kernel sums in another order: equal up to rounding
+                assert!((batch_hit.score - single_hit.score).abs() < 1e-6);
+            }
         }
         assert!(batched[2].is_empty());
         assert!(!batched[1].is_empty() && batched[1][0].template.0 >= 100);
@@ -306,7 +374,9 @@ mod tests {
     #[test]
     fn searches_run_while_templates_are_enrolled_from_another_thread() {
         let gallery = std::sync::Arc::new(Gallery::with_threads(2).unwrap());
-        gallery.insert(TemplateId(0), SubjectId(0), &embedding("a", &[1.0, 0.0])).unwrap();
+        gallery
+            .insert(TemplateId(0), SubjectId(0), &embedding("a", &[1.0, 0.0]))
+            .unwrap();
         let writer = {
             let gallery = gallery.clone();
             std::thread::spawn(move || {

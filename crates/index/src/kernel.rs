@@ -168,68 +168,74 @@ mod avx2 {
     }
 
     /// Four rows at a time with two accumulators each: eight independent FMA chains cover the
-    /// FMA latency, and four adjacent rows read memory as one sequential stream.
+    /// FMA latency, and four adjacent rows read memory as one sequential stream. Leftover rows
+    /// use the same per-row arithmetic, so a row's score never depends on its position.
     ///
     /// # Safety
     /// AVX2 and FMA must be available; `rows.len() == query.len() * scores.len()`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dot_rows(query: &[f32], rows: &[f32], scores: &mut [f32]) {
         let dimension = query.len();
-        let wide_end = dimension - dimension % 16;
-        let narrow_end = dimension - dimension % 8;
-        let q = query.as_ptr();
         let mut row_index = 0;
         while row_index + 4 <= scores.len() {
-            let base = rows.as_ptr().add(row_index * dimension);
-            let pointers = [
-                base,
-                base.add(dimension),
-                base.add(2 * dimension),
-                base.add(3 * dimension),
-            ];
-            let mut low = [_mm256_setzero_ps(); 4];
-            let mut high = [_mm256_setzero_ps(); 4];
-            let mut d = 0;
-            while d < wide_end {
-                let q_low = _mm256_loadu_ps(q.add(d));
-                let q_high = _mm256_loadu_ps(q.add(d + 8));
-                for r in 0..4 {
-                    low[r] = _mm256_fmadd_ps(_mm256_loadu_ps(pointers[r].add(d)), q_low, low[r]);
-                    high[r] =
-                        _mm256_fmadd_ps(_mm256_loadu_ps(pointers[r].add(d + 8)), q_high, high[r]);
-                }
-                d += 16;
-            }
-            if d < narrow_end {
-                let q_low = _mm256_loadu_ps(q.add(d));
-                for r in 0..4 {
-                    low[r] = _mm256_fmadd_ps(_mm256_loadu_ps(pointers[r].add(d)), q_low, low[r]);
-                }
-                d += 8;
-            }
-            for r in 0..4 {
-                let mut sum = horizontal_sum(_mm256_add_ps(low[r], high[r]));
-                for tail in d..dimension {
-                    sum += *pointers[r].add(tail) * *q.add(tail);
-                }
-                *scores.get_unchecked_mut(row_index + r) = sum;
-            }
+            dot_row_group::<4>(
+                query,
+                rows.as_ptr().add(row_index * dimension),
+                &mut scores[row_index..],
+            );
             row_index += 4;
         }
-        while row_index < scores.len() {
-            let row = rows.as_ptr().add(row_index * dimension);
-            let mut low = _mm256_setzero_ps();
-            let mut d = 0;
-            while d < narrow_end {
-                low = _mm256_fmadd_ps(_mm256_loadu_ps(row.add(d)), _mm256_loadu_ps(q.add(d)), low);
-                d += 8;
+        let rest_rows = rows.as_ptr().add(row_index * dimension);
+        let rest_scores = &mut scores[row_index..];
+        match rest_scores.len() {
+            3 => dot_row_group::<3>(query, rest_rows, rest_scores),
+            2 => dot_row_group::<2>(query, rest_rows, rest_scores),
+            1 => dot_row_group::<1>(query, rest_rows, rest_scores),
+            _ => {}
+        }
+    }
+
+    /// # Safety
+    /// AVX2 and FMA; `rows` points at `ROWS * query.len()` values; `scores.len() >= ROWS`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn dot_row_group<const ROWS: usize>(
+        query: &[f32],
+        rows: *const f32,
+        scores: &mut [f32],
+    ) {
+        let dimension = query.len();
+        let wide_end = dimension - dimension % 16;
+        let q = query.as_ptr();
+        let mut pointers = [rows; ROWS];
+        for (r, pointer) in pointers.iter_mut().enumerate() {
+            *pointer = rows.add(r * dimension);
+        }
+        let mut low = [_mm256_setzero_ps(); ROWS];
+        let mut high = [_mm256_setzero_ps(); ROWS];
+        let mut d = 0;
+        while d < wide_end {
+            let q_low = _mm256_loadu_ps(q.add(d));
+            let q_high = _mm256_loadu_ps(q.add(d + 8));
+            for r in 0..ROWS {
+                low[r] = _mm256_fmadd_ps(_mm256_loadu_ps(pointers[r].add(d)), q_low, low[r]);
+                high[r] = _mm256_fmadd_ps(_mm256_loadu_ps(pointers[r].add(d + 8)), q_high, high[r]);
             }
-            let mut sum = horizontal_sum(low);
+            d += 16;
+        }
+        if d + 8 <= dimension {
+            let q_low = _mm256_loadu_ps(q.add(d));
+            for r in 0..ROWS {
+                low[r] = _mm256_fmadd_ps(_mm256_loadu_ps(pointers[r].add(d)), q_low, low[r]);
+            }
+            d += 8;
+        }
+        for r in 0..ROWS {
+            let mut sum = horizontal_sum(_mm256_add_ps(low[r], high[r]));
             for tail in d..dimension {
-                sum += *row.add(tail) * *q.add(tail);
+                sum += *pointers[r].add(tail) * *q.add(tail);
             }
-            *scores.get_unchecked_mut(row_index) = sum;
-            row_index += 1;
+            scores[r] = sum;
         }
     }
 
@@ -273,7 +279,10 @@ mod tests {
     use super::*;
 
     fn naive_dot(left: &[f32], right: &[f32]) -> f32 {
-        left.iter().zip(right).map(|(l, r)| (*l as f64) * (*r as f64)).sum::<f64>() as f32
+        left.iter()
+            .zip(right)
+            .map(|(l, r)| (*l as f64) * (*r as f64))
+            .sum::<f64>() as f32
     }
 
     fn random_values(seed: u64, count: usize) -> Vec<f32> {

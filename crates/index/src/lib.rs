@@ -21,8 +21,14 @@ use vigil_base::ModelId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    #[error("embedding has {found} dimensions but model {model} holds {expected}-dimensional templates")]
-    DimensionMismatch { model: ModelId, expected: usize, found: usize },
+    #[error(
+        "embedding has {found} dimensions but model {model} holds {expected}-dimensional templates"
+    )]
+    DimensionMismatch {
+        model: ModelId,
+        expected: usize,
+        found: usize,
+    },
     #[error("embedding of model {found} given to the index of model {expected}")]
     ModelMismatch { expected: ModelId, found: ModelId },
     #[error("cannot start the search thread pool: {0}")]
@@ -30,5 +36,8 @@ pub enum IndexError {
     #[error("benchmark configuration is invalid: {0}")]
     BenchConfig(String),
     #[error("cannot write benchmark data to {path}: {source}")]
-    BenchIo { path: PathBuf, source: std::io::Error },
+    BenchIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }

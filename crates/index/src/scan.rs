@@ -77,7 +77,11 @@ fn scan_range_single(
         for (offset, score) in block_scores.iter().enumerate() {
             if *score >= threshold {
                 let row = start + offset;
-                top.offer(Candidate { score: *score, template: view.templates[row], row });
+                top.offer(Candidate {
+                    score: *score,
+                    template: view.templates[row],
+                    row,
+                });
                 threshold = top.threshold();
             }
         }
@@ -101,7 +105,10 @@ pub(crate) fn top_k_batch(view: RowsView<'_>, queries: &[&[f32]], k: usize) -> V
         .into_par_iter()
         .map(|range| scan_range_batch(view, kernels, &packed, queries.len(), k, range))
         .reduce(empty, |left, right| {
-            left.into_iter().zip(right).map(|(l, r)| l.merge(r)).collect()
+            left.into_iter()
+                .zip(right)
+                .map(|(l, r)| l.merge(r))
+                .collect()
         })
         .into_iter()
         .map(TopK::into_sorted)
@@ -141,8 +148,11 @@ fn scan_range_batch(
                         let query = first_query + lane;
                         let score = row_scores[lane];
                         if score >= thresholds[query] {
-                            let candidate =
-                                Candidate { score, template: view.templates[row], row };
+                            let candidate = Candidate {
+                                score,
+                                template: view.templates[row],
+                                row,
+                            };
                             tops[query].offer(candidate);
                             thresholds[query] = tops[query].threshold();
                         }

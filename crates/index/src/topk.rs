@@ -15,7 +15,10 @@ pub(crate) struct Candidate {
 impl Candidate {
     /// Ranking order: `Less` means `self` ranks ahead of `other`.
     pub(crate) fn rank_cmp(&self, other: &Self) -> Ordering {
-        other.score.total_cmp(&self.score).then(self.template.cmp(&other.template))
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.template.cmp(&other.template))
     }
 }
 
@@ -47,7 +50,10 @@ pub(crate) struct TopK {
 
 impl TopK {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { capacity, heap: BinaryHeap::with_capacity(capacity.min(1 << 16) + 1) }
+        Self {
+            capacity,
+            heap: BinaryHeap::with_capacity(capacity.min(1 << 16) + 1),
+        }
     }
 
     /// A score below this cannot enter; a score equal to it may, on a smaller template id.
@@ -57,7 +63,9 @@ impl TopK {
         } else if self.heap.len() < self.capacity {
             f32::NEG_INFINITY
         } else {
-            self.heap.peek().map_or(f32::NEG_INFINITY, |worst| worst.0.score)
+            self.heap
+                .peek()
+                .map_or(f32::NEG_INFINITY, |worst| worst.0.score)
         }
     }
 
@@ -81,7 +89,11 @@ impl TopK {
     /// Best first.
     pub(crate) fn into_sorted(self) -> Vec<Candidate> {
         // into_sorted_vec is ascending by Ord, and Ord puts better candidates first.
-        self.heap.into_sorted_vec().into_iter().map(|entry| entry.0).collect()
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|entry| entry.0)
+            .collect()
     }
 }
 
@@ -90,7 +102,11 @@ mod tests {
     use super::*;
 
     fn candidate(score: f32, template: i64) -> Candidate {
-        Candidate { score, template: TemplateId(template), row: template as usize }
+        Candidate {
+            score,
+            template: TemplateId(template),
+            row: template as usize,
+        }
     }
 
     #[test]
@@ -131,7 +147,12 @@ mod tests {
         left.offer(candidate(0.8, 2));
         right.offer(candidate(0.9, 3));
         right.offer(candidate(0.1, 4));
-        let ids: Vec<i64> = left.merge(right).into_sorted().iter().map(|c| c.template.0).collect();
+        let ids: Vec<i64> = left
+            .merge(right)
+            .into_sorted()
+            .iter()
+            .map(|c| c.template.0)
+            .collect();
         assert_eq!(ids, vec![3, 2]);
     }
 }

@@ -105,3 +105,14 @@ pub fn calibrate(
         grid,
     )?)
 }
+
+/// The calibration tables shipped in the repository (`calibration/<model>.json`), measured by
+/// `vigil calibrate`.
+pub fn builtin_table(model: &str) -> Option<CalibrationTable> {
+    let text = match model {
+        "w600k_mbf_int8" => include_str!("../../../calibration/w600k_mbf_int8.json"),
+        "fr_feature" => include_str!("../../../calibration/fr_feature.json"),
+        _ => return None,
+    };
+    CalibrationTable::from_json(text).ok()
+}

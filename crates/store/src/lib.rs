@@ -8,11 +8,13 @@ mod error;
 mod face_store;
 mod records;
 mod sqlite;
+mod stored_embedding;
 
 pub use error::StoreError;
 pub use face_store::FaceStore;
 pub use records::{
-    normalise_notes, normalise_subject_name, validate_new_template, Enrolment, EnrolmentReceipt, NewTemplate, Subject,
-    SubjectRef, SubjectSummary, TemplateInfo, TemplateRecord, MAX_SUBJECT_NAME_CHARS,
+    normalise_notes, normalise_subject_name, validate_new_template, Enrolment, EnrolmentReceipt,
+    NewTemplate, Subject, SubjectRef, SubjectSummary, TemplateInfo, TemplateRecord,
+    MAX_SUBJECT_NAME_CHARS,
 };
 pub use sqlite::{SqliteStore, LATEST_SCHEMA_VERSION};

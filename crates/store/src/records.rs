@@ -157,13 +157,25 @@ mod tests {
 
     #[test]
     fn subject_name_is_trimmed_and_bounded() {
-        assert_eq!(normalise_subject_name("  Ada Lovelace \n").unwrap(), "Ada Lovelace");
-        assert!(matches!(normalise_subject_name(" \t "), Err(StoreError::Invalid(_))));
+        assert_eq!(
+            normalise_subject_name("  Ada Lovelace \n").unwrap(),
+            "Ada Lovelace"
+        );
+        assert!(matches!(
+            normalise_subject_name(" \t "),
+            Err(StoreError::Invalid(_))
+        ));
         let longest = "é".repeat(MAX_SUBJECT_NAME_CHARS);
         assert_eq!(normalise_subject_name(&longest).unwrap(), longest);
         let too_long = "é".repeat(MAX_SUBJECT_NAME_CHARS + 1);
-        assert!(matches!(normalise_subject_name(&too_long), Err(StoreError::Invalid(_))));
-        assert!(matches!(normalise_subject_name("Ada\nLovelace"), Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            normalise_subject_name(&too_long),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            normalise_subject_name("Ada\nLovelace"),
+            Err(StoreError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -185,9 +197,21 @@ mod tests {
             bbox: [0.0, 0.0, 10.0, 10.0],
         };
         assert!(validate_new_template(&template).is_ok());
-        let upper = NewTemplate { source_sha256: "AB".repeat(32), ..template.clone() };
-        assert!(matches!(validate_new_template(&upper), Err(StoreError::Invalid(_))));
-        let short = NewTemplate { source_sha256: "ab".into(), ..template };
-        assert!(matches!(validate_new_template(&short), Err(StoreError::Invalid(_))));
+        let upper = NewTemplate {
+            source_sha256: "AB".repeat(32),
+            ..template.clone()
+        };
+        assert!(matches!(
+            validate_new_template(&upper),
+            Err(StoreError::Invalid(_))
+        ));
+        let short = NewTemplate {
+            source_sha256: "ab".into(),
+            ..template
+        };
+        assert!(matches!(
+            validate_new_template(&short),
+            Err(StoreError::Invalid(_))
+        ));
     }
 }

@@ -100,6 +100,11 @@ pub trait FaceDetector: Send + Sync {
     /// Network input side used when none is asked for.
     fn default_input_pixels(&self) -> u32;
 
+    /// IoU above which overlapping detections are merged.
+    fn nms_iou(&self) -> f32 {
+        0.4
+    }
+
     /// Detects faces in `image` letterboxed to `input_pixels`, keeping scores ≥ `threshold`.
     fn detect_view(
         &self,
@@ -210,6 +215,10 @@ impl FaceDetector for OnnxDetector {
 
     fn default_input_pixels(&self) -> u32 {
         self.default_input_pixels
+    }
+
+    fn nms_iou(&self) -> f32 {
+        self.nms_iou
     }
 
     fn detect_view(

@@ -12,7 +12,11 @@ fn assert_empty(store: &dyn FaceStore, models: &[&str]) {
     assert!(store.list_subjects(0, 100).unwrap().is_empty());
     for model in models {
         let model = ModelId::new(*model);
-        assert_eq!(store.template_count(&model).unwrap(), 0, "no template may survive");
+        assert_eq!(
+            store.template_count(&model).unwrap(),
+            0,
+            "no template may survive"
+        );
         assert!(store.templates_for_model(&model).unwrap().is_empty());
     }
 }
@@ -21,7 +25,11 @@ pub fn enrolment_creates_subject_and_returns_template_ids_in_order(store: &dyn F
     let receipt = enrol(
         store,
         "Ada",
-        vec![template("m", 1, 8), template("m", 2, 8), template("m", 3, 8)],
+        vec![
+            template("m", 1, 8),
+            template("m", 2, 8),
+            template("m", 3, 8),
+        ],
     );
     assert!(receipt.subject_created);
     assert_eq!(receipt.template_ids.len(), 3);

@@ -116,7 +116,7 @@ pub fn run_all(make_store: &dyn Fn() -> Box<dyn FaceStore>) {
 }
 
 /// A deterministic, well-spread vector: the checks must be reproducible without a rand crate.
-pub(crate) fn pseudo_random_values(seed: u64, dimension: usize) -> Vec<f32> {
+pub fn pseudo_random_values(seed: u64, dimension: usize) -> Vec<f32> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..dimension)
         .map(|_| {
@@ -130,13 +130,13 @@ pub(crate) fn pseudo_random_values(seed: u64, dimension: usize) -> Vec<f32> {
         .collect()
 }
 
-pub(crate) fn embedding(model: &str, seed: u64, dimension: usize) -> Embedding {
+pub fn embedding(model: &str, seed: u64, dimension: usize) -> Embedding {
     Embedding::normalised(ModelId::new(model), pseudo_random_values(seed, dimension))
         .expect("pseudo-random vectors are finite and non-zero")
 }
 
 /// A valid template whose fields all derive from `seed`, so round trips can be compared.
-pub(crate) fn template(model: &str, seed: u64, dimension: usize) -> NewTemplate {
+pub fn template(model: &str, seed: u64, dimension: usize) -> NewTemplate {
     NewTemplate {
         embedding: embedding(model, seed, dimension),
         quality: 0.5 + (seed % 50) as f32 / 100.0,
@@ -148,11 +148,7 @@ pub(crate) fn template(model: &str, seed: u64, dimension: usize) -> NewTemplate 
     }
 }
 
-pub(crate) fn enrol(
-    store: &dyn FaceStore,
-    name: &str,
-    templates: Vec<NewTemplate>,
-) -> EnrolmentReceipt {
+pub fn enrol(store: &dyn FaceStore, name: &str, templates: Vec<NewTemplate>) -> EnrolmentReceipt {
     store
         .enroll(Enrolment {
             subject: SubjectRef::ByName(name.into()),

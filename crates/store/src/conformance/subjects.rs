@@ -11,10 +11,16 @@ pub fn subject_names_are_trimmed_and_unique(store: &dyn FaceStore) {
     assert_eq!(created.name, "Ada Lovelace");
     assert!(created.created_at_ms > 0);
     assert_eq!(store.subject(created.id).unwrap().unwrap(), created);
-    assert_eq!(store.subject_by_name(" Ada Lovelace\n").unwrap().unwrap(), created);
+    assert_eq!(
+        store.subject_by_name(" Ada Lovelace\n").unwrap().unwrap(),
+        created
+    );
 
     let duplicate = store.create_subject("Ada Lovelace\t", Some("again".into()));
-    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(_))),
+        "{duplicate:?}"
+    );
     assert_eq!(store.count_subjects().unwrap(), 1);
     assert_eq!(store.subject(created.id).unwrap().unwrap().notes, None);
 }
@@ -23,7 +29,10 @@ pub fn invalid_subject_names_are_refused(store: &dyn FaceStore) {
     let too_long = "x".repeat(MAX_SUBJECT_NAME_CHARS + 1);
     for name in ["", "   ", "\t\n", too_long.as_str(), "line\nbreak"] {
         let result = store.create_subject(name, None);
-        assert!(matches!(result, Err(StoreError::Invalid(_))), "{name:?}: {result:?}");
+        assert!(
+            matches!(result, Err(StoreError::Invalid(_))),
+            "{name:?}: {result:?}"
+        );
     }
     assert_eq!(store.count_subjects().unwrap(), 0);
     let longest = "x".repeat(MAX_SUBJECT_NAME_CHARS);
@@ -31,25 +40,36 @@ pub fn invalid_subject_names_are_refused(store: &dyn FaceStore) {
 }
 
 pub fn update_subject_changes_only_given_fields(store: &dyn FaceStore) {
-    let original = store.create_subject("Ada", Some("mathematician".into())).unwrap();
+    let original = store
+        .create_subject("Ada", Some("mathematician".into()))
+        .unwrap();
 
-    let renamed = store.update_subject(original.id, Some(" Ada L. "), None).unwrap();
+    let renamed = store
+        .update_subject(original.id, Some(" Ada L. "), None)
+        .unwrap();
     assert_eq!(renamed.name, "Ada L.");
     assert_eq!(renamed.notes.as_deref(), Some("mathematician"));
     assert_eq!(renamed.created_at_ms, original.created_at_ms);
     assert_eq!(store.subject(original.id).unwrap().unwrap(), renamed);
     assert!(store.subject_by_name("Ada").unwrap().is_none());
 
-    let renoted = store.update_subject(original.id, None, Some("poet".into())).unwrap();
+    let renoted = store
+        .update_subject(original.id, None, Some("poet".into()))
+        .unwrap();
     assert_eq!(renoted.name, "Ada L.");
     assert_eq!(renoted.notes.as_deref(), Some("poet"));
 
-    let cleared = store.update_subject(original.id, None, Some("  ".into())).unwrap();
+    let cleared = store
+        .update_subject(original.id, None, Some("  ".into()))
+        .unwrap();
     assert_eq!(cleared.notes, None);
     assert_eq!(store.subject(original.id).unwrap().unwrap().notes, None);
 
     let missing = store.update_subject(SubjectId(original.id.0 + 100), Some("X"), None);
-    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
     let blank = store.update_subject(original.id, Some(" "), None);
     assert!(matches!(blank, Err(StoreError::Invalid(_))), "{blank:?}");
 }
@@ -62,14 +82,21 @@ pub fn rename_to_taken_name_conflicts_and_changes_nothing(store: &dyn FaceStore)
     assert_eq!(store.subject(grace.id).unwrap().unwrap(), grace);
     assert_eq!(store.subject(ada.id).unwrap().unwrap(), ada);
     // Renaming a subject to its own name is not a conflict.
-    assert_eq!(store.update_subject(ada.id, Some("Ada"), None).unwrap(), ada);
+    assert_eq!(
+        store.update_subject(ada.id, Some("Ada"), None).unwrap(),
+        ada
+    );
 }
 
 pub fn delete_subject_cascades_and_returns_its_template_ids(store: &dyn FaceStore) {
     let ada = enrol(
         store,
         "Ada",
-        vec![template("m", 1, 8), template("m", 2, 8), template("n", 3, 4)],
+        vec![
+            template("m", 1, 8),
+            template("m", 2, 8),
+            template("n", 3, 4),
+        ],
     );
     let grace = enrol(store, "Grace", vec![template("m", 4, 8)]);
 
@@ -80,8 +107,14 @@ pub fn delete_subject_cascades_and_returns_its_template_ids(store: &dyn FaceStor
     assert!(store.subject(ada.subject_id).unwrap().is_none());
     assert!(store.subject_by_name("Ada").unwrap().is_none());
     for id in &ada.template_ids {
-        assert!(store.template(*id).unwrap().is_none(), "template {id} outlived its subject");
-        assert!(store.thumbnail(*id).unwrap().is_none(), "thumbnail {id} outlived its subject");
+        assert!(
+            store.template(*id).unwrap().is_none(),
+            "template {id} outlived its subject"
+        );
+        assert!(
+            store.thumbnail(*id).unwrap().is_none(),
+            "thumbnail {id} outlived its subject"
+        );
     }
     let remaining: Vec<TemplateId> = store
         .templates_for_model(&ModelId::new("m"))
@@ -108,7 +141,15 @@ pub fn list_subjects_pages_in_creation_order_with_summaries(store: &dyn FaceStor
     for name in names {
         ids.push(store.create_subject(name, None).unwrap().id);
     }
-    enrol(store, "s1", vec![template("b", 1, 4), template("a", 2, 8), template("b", 3, 4)]);
+    enrol(
+        store,
+        "s1",
+        vec![
+            template("b", 1, 4),
+            template("a", 2, 8),
+            template("b", 3, 4),
+        ],
+    );
 
     let mut seen = Vec::new();
     for offset in [0, 2, 4] {
@@ -137,7 +178,13 @@ pub fn missing_ids_read_as_none_or_not_found(store: &dyn FaceStore) {
     assert!(store.thumbnail(TemplateId(1)).unwrap().is_none());
     assert!(!store.delete_template(TemplateId(1)).unwrap());
     let templates = store.templates_of(SubjectId(1));
-    assert!(matches!(templates, Err(StoreError::NotFound(_))), "{templates:?}");
-    assert!(store.templates_for_model(&ModelId::new("m")).unwrap().is_empty());
+    assert!(
+        matches!(templates, Err(StoreError::NotFound(_))),
+        "{templates:?}"
+    );
+    assert!(store
+        .templates_for_model(&ModelId::new("m"))
+        .unwrap()
+        .is_empty());
     assert_eq!(store.template_count(&ModelId::new("m")).unwrap(), 0);
 }

@@ -103,7 +103,12 @@ mod tests {
     #[test]
     fn migration_versions_are_consecutive_and_latest_matches() {
         for (position, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(migration.version as usize, position + 1, "{}", migration.name);
+            assert_eq!(
+                migration.version as usize,
+                position + 1,
+                "{}",
+                migration.name
+            );
         }
         assert_eq!(MIGRATIONS.last().unwrap().version, LATEST_SCHEMA_VERSION);
     }

@@ -80,7 +80,10 @@ fn find_subject(connection: &Connection, id: SubjectId) -> Result<Option<Subject
         .optional()?)
 }
 
-fn find_subject_by_name(connection: &Connection, name: &str) -> Result<Option<Subject>, StoreError> {
+fn find_subject_by_name(
+    connection: &Connection,
+    name: &str,
+) -> Result<Option<Subject>, StoreError> {
     let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects WHERE name = ?1");
     Ok(connection
         .query_row(&sql, [name], subject_from_row)
@@ -173,7 +176,10 @@ fn insert_template(
 
 /// Deletes the media rows among `sha256s` that no template references any more, so deleting a
 /// person leaves no trace of which photos they were enrolled from.
-fn delete_unreferenced_media(connection: &Connection, sha256s: &[String]) -> Result<(), StoreError> {
+fn delete_unreferenced_media(
+    connection: &Connection,
+    sha256s: &[String],
+) -> Result<(), StoreError> {
     let mut statement = connection.prepare_cached(
         "DELETE FROM media WHERE sha256 = ?1 \
          AND NOT EXISTS (SELECT 1 FROM templates WHERE source_media = ?1)",
@@ -187,7 +193,9 @@ fn delete_unreferenced_media(connection: &Connection, sha256s: &[String]) -> Res
 /// Prefixes an `Invalid` reason with the template's position, so the caller knows which photo.
 fn naming_template(position: usize) -> impl Fn(StoreError) -> StoreError {
     move |error| match error {
-        StoreError::Invalid(reason) => StoreError::Invalid(format!("template {position}: {reason}")),
+        StoreError::Invalid(reason) => {
+            StoreError::Invalid(format!("template {position}: {reason}"))
+        }
         other => other,
     }
 }
@@ -195,7 +203,9 @@ fn naming_template(position: usize) -> impl Fn(StoreError) -> StoreError {
 impl FaceStore for SqliteStore {
     fn enroll(&self, enrolment: Enrolment) -> Result<EnrolmentReceipt, StoreError> {
         if enrolment.templates.is_empty() {
-            return Err(StoreError::Invalid("an enrolment needs at least one template".into()));
+            return Err(StoreError::Invalid(
+                "an enrolment needs at least one template".into(),
+            ));
         }
         for (position, template) in enrolment.templates.iter().enumerate() {
             validate_new_template(template).map_err(naming_template(position))?;
@@ -253,8 +263,7 @@ impl FaceStore for SqliteStore {
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let connection = self.connection.lock();
-        let sql =
-            format!("SELECT {SUBJECT_COLUMNS} FROM subjects ORDER BY id LIMIT ?1 OFFSET ?2");
+        let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects ORDER BY id LIMIT ?1 OFFSET ?2");
         let subjects = connection
             .prepare(&sql)?
             .query_map([limit, offset], subject_from_row)?
@@ -296,7 +305,10 @@ impl FaceStore for SqliteStore {
             .ok_or_else(|| StoreError::NotFound(format!("subject {id}")))?;
         if let Some(name) = name {
             transaction
-                .execute("UPDATE subjects SET name = ?1 WHERE id = ?2", params![name, id.0])
+                .execute(
+                    "UPDATE subjects SET name = ?1 WHERE id = ?2",
+                    params![name, id.0],
+                )
                 .map_err(|error| name_conflict_or(error, &name))?;
             subject.name = name;
         }
@@ -328,7 +340,10 @@ impl FaceStore for SqliteStore {
         sha256s.dedup();
         delete_unreferenced_media(&transaction, &sha256s)?;
         transaction.commit()?;
-        Ok(templates.into_iter().map(|(template_id, _)| template_id).collect())
+        Ok(templates
+            .into_iter()
+            .map(|(template_id, _)| template_id)
+            .collect())
     }
 
     fn count_subjects(&self) -> Result<u64, StoreError> {
@@ -381,9 +396,11 @@ impl FaceStore for SqliteStore {
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let source_media: Option<String> = transaction
-            .query_row("SELECT source_media FROM templates WHERE id = ?1", [id.0], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT source_media FROM templates WHERE id = ?1",
+                [id.0],
+                |row| row.get(0),
+            )
             .optional()?;
         let Some(source_media) = source_media else {
             return Ok(false);
@@ -413,7 +430,9 @@ impl FaceStore for SqliteStore {
                 StoreError::Database(format!("template {template_id}: dimension {dimension}"))
             })?;
             // Borrow the blob in place: start-up reads every row, so a copy per row adds up.
-            let blob = row.get_ref(3)?.as_blob()?;
+            let blob = row.get_ref(3)?.as_blob().map_err(|error| {
+                StoreError::Database(format!("template {template_id}: embedding: {error}"))
+            })?;
             let embedding = decode_embedding(template_id, model, dimension, blob)?;
             templates.push((template_id, subject_id, embedding));
         }

@@ -2,6 +2,7 @@
 
 use crate::error::StoreError;
 use crate::records::{Subject, TemplateInfo};
+use crate::stored_embedding::embedding_from_stored_bytes;
 use rusqlite::Row;
 use vigil_base::{Embedding, ModelId, SubjectId, TemplateId};
 
@@ -28,9 +29,8 @@ pub(crate) fn template_info_from_row(row: &Row<'_>) -> rusqlite::Result<Template
         id: TemplateId(row.get(0)?),
         subject_id: SubjectId(row.get(1)?),
         model: ModelId(row.get(2)?),
-        dimension: usize::try_from(dimension).map_err(|_| {
-            rusqlite::Error::IntegralValueOutOfRange(3, dimension)
-        })?,
+        dimension: usize::try_from(dimension)
+            .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(3, dimension))?,
         quality: real(4)?,
         detector: row.get(5)?,
         source_sha256: row.get(6)?,
@@ -40,22 +40,17 @@ pub(crate) fn template_info_from_row(row: &Row<'_>) -> rusqlite::Result<Template
     })
 }
 
-/// Decodes a stored embedding blob, refusing one whose length disagrees with its `dimension`.
+/// Decodes a stored embedding blob exactly, refusing one that is corrupt.
 pub(crate) fn decode_embedding(
     template: TemplateId,
     model: &ModelId,
     dimension: usize,
     blob: &[u8],
 ) -> Result<Embedding, StoreError> {
-    if blob.len() != dimension.saturating_mul(4) {
-        return Err(StoreError::Database(format!(
-            "template {template}: embedding blob is {} bytes, expected {} for dimension {dimension}",
-            blob.len(),
-            dimension.saturating_mul(4)
-        )));
-    }
-    Embedding::from_le_bytes(model.clone(), blob).map_err(|error| {
-        StoreError::Database(format!("template {template}: stored embedding is unreadable: {error}"))
+    embedding_from_stored_bytes(model, dimension, blob).map_err(|error| {
+        StoreError::Database(format!(
+            "template {template}: stored embedding is unreadable: {error}"
+        ))
     })
 }
 

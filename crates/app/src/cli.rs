@@ -1,0 +1,218 @@
+//! Command-line grammar.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "vigil", version, about = "Accountable face search: enrol, identify, verify, evaluate")]
+pub struct Cli {
+    /// TOML configuration file; `VIGIL_*` environment variables override it.
+    #[arg(long, short, global = true, env = "VIGIL_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List, install or verify the ONNX models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Enrol photos (files or folders) of one subject.
+    Enroll(EnrollArgs),
+    /// Find every face of a photo in the gallery.
+    Identify(IdentifyArgs),
+    /// Compare the main faces of two photos (1:1).
+    Verify(VerifyArgs),
+    /// List, show or delete enrolled subjects.
+    #[command(subcommand)]
+    Subjects(SubjectsCommand),
+    /// Run the HTTP API.
+    Serve(ServeArgs),
+    /// Measure a recognizer's impostor/genuine score distributions on LFW and write its
+    /// calibration table.
+    Calibrate(CalibrateArgs),
+    /// Evaluate the pipeline on the shared data.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Benchmarks, each measured side by side with its peer.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Enrol LFW subjects and identify unseen photos of them (the README's main job).
+    Demo(DemoArgs),
+}
+
+#[derive(Subcommand)]
+pub enum ModelsCommand {
+    /// Every known model, its licence and whether it is installed.
+    List,
+    /// Install models: from the official upstream URLs (sha256-checked), or from a local folder.
+    Fetch {
+        /// Model names (default: all face models).
+        names: Vec<String>,
+        /// Install from this folder instead of downloading (files as laid out in the manifest).
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
+    /// Check the sha256 of every installed model.
+    Verify,
+}
+
+#[derive(Args)]
+pub struct EnrollArgs {
+    /// Subject name; created when new, extended when it exists.
+    #[arg(long)]
+    pub subject: String,
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Image files or folders (searched recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct IdentifyArgs {
+    pub photo: PathBuf,
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Threshold as a false-match rate (default from the configuration).
+    #[arg(long)]
+    pub false_match_rate: Option<f64>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    pub a: PathBuf,
+    pub b: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum SubjectsCommand {
+    List {
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A subject (by id or name) and its templates.
+    Show {
+        subject: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a subject (by id or name) and all its templates.
+    Delete { subject: String },
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to bind (overrides the configuration).
+    #[arg(long)]
+    pub bind: Option<String>,
+}
+
+#[derive(Args)]
+pub struct CalibrateArgs {
+    /// Recognizer to calibrate (default: the configured one).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// LFW folder (default: ../shared/data/lfw relative to the repository).
+    #[arg(long)]
+    pub lfw: Option<PathBuf>,
+    /// Where to write the table (default: calibration/<model>.json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Use only the first N identities (quick runs).
+    #[arg(long)]
+    pub identities: Option<usize>,
+}
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// LFW View-2 10-fold verification, compared pair by pair with the reference scores.
+    Lfw {
+        #[arg(long)]
+        lfw: Option<PathBuf>,
+        /// Only the first N matched and N mismatched pairs of each fold (quick runs).
+        #[arg(long)]
+        pairs_per_fold: Option<usize>,
+        /// Write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Exit with failure when a recognizer misses the reference tolerance.
+        #[arg(long)]
+        check: bool,
+    },
+    /// LFW open-set identification: FNIR at FPIR 0.01 / 0.001 and rank-1, with and without
+    /// the quality gate.
+    LfwOpenset {
+        #[arg(long)]
+        lfw: Option<PathBuf>,
+        #[arg(long)]
+        identities: Option<usize>,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Detection on the group photos against the reference detections.
+    Detect {
+        #[arg(long)]
+        photos: Option<PathBuf>,
+        /// Detectors to evaluate (default: all).
+        #[arg(long)]
+        detector: Vec<String>,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Photo pipeline images/s and per-stage ms on LFW images vs Python onnxruntime + OpenCV.
+    Pipeline {
+        #[arg(long, default_value_t = 1000)]
+        images: usize,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Skip the Python peer.
+        #[arg(long)]
+        no_peer: bool,
+    },
+    /// Exact 1:N search queries/s vs faiss-cpu IndexFlatIP on the same data and threads.
+    Search {
+        #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 1_000_000])]
+        rows: Vec<usize>,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long)]
+        no_peer: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// LFW folder (default: ../shared/data/lfw relative to the repository).
+    #[arg(long)]
+    pub lfw: Option<PathBuf>,
+    /// How many LFW identities to enrol (those with the most photos).
+    #[arg(long, default_value_t = 20)]
+    pub subjects: usize,
+    /// Photos enrolled per subject; the rest are used as unseen probes.
+    #[arg(long, default_value_t = 3)]
+    pub photos_per_subject: usize,
+    /// Unseen probes identified per subject.
+    #[arg(long, default_value_t = 2)]
+    pub probes_per_subject: usize,
+}

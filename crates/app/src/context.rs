@@ -1,0 +1,123 @@
+//! Start-up: configuration, paths, and building the service from them.
+
+use anyhow::{bail, Context as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use vigil_base::config::VigilConfig;
+use vigil_base::CalibrationTable;
+use vigil_infer::{AnalyzerSettings, DecodeLimits, FaceAnalyzer};
+use vigil_pipeline::FaceService;
+use vigil_store::{FaceStore, SqliteStore};
+
+pub struct Context {
+    pub config: VigilConfig,
+}
+
+impl Context {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let config = VigilConfig::load(path, std::env::vars())
+            .with_context(|| "loading the configuration")?;
+        Ok(Self { config })
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.config.data_dir.join("vigil.db")
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.config.data_dir.join("cache")
+    }
+
+    pub fn open_store(&self) -> anyhow::Result<Arc<dyn FaceStore>> {
+        let path = self.database_path();
+        let store = SqliteStore::open(&path)
+            .with_context(|| format!("opening the database {}", path.display()))?;
+        Ok(Arc::new(store))
+    }
+
+    pub fn decode_limits(&self) -> DecodeLimits {
+        DecodeLimits { max_pixels: self.config.server.max_image_pixels, ..DecodeLimits::default() }
+    }
+
+    /// An analyzer with the configured detector and the given (or configured) recognizer.
+    pub fn analyzer(&self, recognizer: Option<&str>) -> anyhow::Result<FaceAnalyzer> {
+        let mut config = self.config.clone();
+        if let Some(recognizer) = recognizer {
+            config.pipeline.recognizer = recognizer.to_string();
+        }
+        self.analyzer_for(&config)
+    }
+
+    pub fn analyzer_for(&self, config: &VigilConfig) -> anyhow::Result<FaceAnalyzer> {
+        if !config.models_dir.is_dir() {
+            bail!(
+                "models folder {} does not exist: run `vigil models fetch` (or `vigil models fetch --from DIR`)",
+                config.models_dir.display()
+            );
+        }
+        let settings = AnalyzerSettings::from_config(config);
+        FaceAnalyzer::new(settings).with_context(|| {
+            format!(
+                "loading models {} + {} from {}",
+                config.pipeline.detector,
+                config.pipeline.recognizer,
+                config.models_dir.display()
+            )
+        })
+    }
+
+    pub fn calibration(&self, model: &str) -> anyhow::Result<CalibrationTable> {
+        vigil_pipeline::calibrate::builtin_table(model).with_context(|| {
+            format!("no calibration table for recognizer {model}: run `vigil calibrate --model {model}`")
+        })
+    }
+
+    pub fn service(&self) -> anyhow::Result<FaceService> {
+        let analyzer = Arc::new(self.analyzer(None)?);
+        let calibration = self.calibration(analyzer.recognizer_model().as_str())?;
+        let store = self.open_store()?;
+        Ok(FaceService::new(
+            analyzer,
+            store,
+            calibration,
+            self.config.matching.clone(),
+            self.decode_limits(),
+        )?)
+    }
+}
+
+/// The repository root: the nearest folder above the working directory (or the executable)
+/// holding the workspace's Cargo.toml.
+pub fn repository_root() -> Option<PathBuf> {
+    let starts = [std::env::current_dir().ok(), std::env::current_exe().ok()];
+    for start in starts.into_iter().flatten() {
+        for folder in start.ancestors() {
+            let manifest = folder.join("Cargo.toml");
+            if manifest.is_file() && folder.join("crates").is_dir() {
+                return Some(folder.to_path_buf());
+            }
+        }
+    }
+    None
+}
+
+/// `../shared` next to the repository (models and data for tests and the demo), or
+/// `VIGIL_SHARED_DIR` when set.
+pub fn shared_dir() -> anyhow::Result<PathBuf> {
+    if let Ok(dir) = std::env::var("VIGIL_SHARED_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let root = repository_root().context("cannot find the repository root")?;
+    let shared = root.join("..").join("shared");
+    if !shared.is_dir() {
+        bail!("no shared data folder at {} (set VIGIL_SHARED_DIR)", shared.display());
+    }
+    Ok(shared)
+}
+
+pub fn lfw_dir(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match explicit {
+        Some(path) => Ok(path.to_path_buf()),
+        None => Ok(shared_dir()?.join("data").join("lfw")),
+    }
+}

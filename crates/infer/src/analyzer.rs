@@ -1,0 +1,173 @@
+//! The whole face pipeline behind one value: detect (tiling large images) → align → quality →
+//! embed.
+
+use crate::align::align_face;
+use crate::detect::{FaceDetector, OnnxDetector, RgbView};
+use crate::embed::{FaceEmbedder, OnnxEmbedder};
+use crate::manifest::{Manifest, ModelRole};
+use crate::quality::{FaceQuality, QualityGate, QualityIssue};
+use crate::tiled::{detect_tiled, TilingSettings};
+use crate::{AlignedFace, DecodedImage, DetectedFace, InferError};
+use std::path::PathBuf;
+use vigil_base::config::{PipelineConfig, QualityConfig, VigilConfig};
+use vigil_base::{Embedding, ModelId};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyzerSettings {
+    pub models_dir: PathBuf,
+    /// Detector name from the manifest.
+    pub detector: String,
+    /// Recognizer name from the manifest.
+    pub recognizer: String,
+    /// Intra-op threads per model session; 0 = one per physical core.
+    pub threads: usize,
+    /// Input size, thresholds and tiling (its detector/recognizer fields are not read).
+    pub pipeline: PipelineConfig,
+    pub quality: QualityConfig,
+    /// Explicit libonnxruntime path; otherwise `ORT_DYLIB_PATH` or the project's `.venv`.
+    pub onnxruntime_library: Option<PathBuf>,
+}
+
+impl AnalyzerSettings {
+    pub fn from_config(config: &VigilConfig) -> Self {
+        Self {
+            models_dir: config.models_dir.clone(),
+            detector: config.pipeline.detector.clone(),
+            recognizer: config.pipeline.recognizer.clone(),
+            threads: config.threads,
+            pipeline: config.pipeline.clone(),
+            quality: config.quality.clone(),
+            onnxruntime_library: config.onnxruntime_library.clone(),
+        }
+    }
+}
+
+/// One analysed face.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyzedFace {
+    pub detection: DetectedFace,
+    pub quality: FaceQuality,
+    /// Empty when the face passes the quality gate.
+    pub quality_issues: Vec<QualityIssue>,
+    pub embedding: Embedding,
+    pub aligned: AlignedFace,
+}
+
+impl AnalyzedFace {
+    pub fn is_usable(&self) -> bool {
+        self.quality_issues.is_empty()
+    }
+}
+
+pub struct FaceAnalyzer {
+    detector: OnnxDetector,
+    embedder: OnnxEmbedder,
+    tiling: TilingSettings,
+    detection_threshold: f32,
+    quality_gate: QualityGate,
+}
+
+impl FaceAnalyzer {
+    pub fn new(settings: AnalyzerSettings) -> Result<Self, InferError> {
+        let manifest = Manifest::builtin();
+        let detector_entry = manifest.get_role(&settings.detector, ModelRole::Detector)?;
+        let recognizer_entry = manifest.get_role(&settings.recognizer, ModelRole::Recognizer)?;
+        let environment = crate::runtime::environment(settings.onnxruntime_library.as_deref())?;
+        let detector = OnnxDetector::open(
+            &environment,
+            &settings.models_dir,
+            detector_entry,
+            Some(settings.pipeline.detector_input_pixels),
+            settings.threads,
+        )?;
+        let embedder =
+            OnnxEmbedder::open(&environment, &settings.models_dir, recognizer_entry, settings.threads)?;
+        let tiling = TilingSettings {
+            input_pixels: detector.default_input_pixels(),
+            overlap: settings.pipeline.tile_overlap,
+            tile_above_factor: settings.pipeline.tile_above_factor,
+        };
+        Ok(Self {
+            detector,
+            embedder,
+            tiling,
+            detection_threshold: settings.pipeline.detection_threshold,
+            quality_gate: QualityGate::new(&settings.quality),
+        })
+    }
+
+    pub fn from_config(config: &VigilConfig) -> Result<Self, InferError> {
+        Self::new(AnalyzerSettings::from_config(config))
+    }
+
+    pub fn detector_name(&self) -> &str {
+        self.detector.name()
+    }
+
+    pub fn recognizer_name(&self) -> &str {
+        self.embedder.model_id().as_str()
+    }
+
+    pub fn recognizer_model(&self) -> &ModelId {
+        self.embedder.model_id()
+    }
+
+    /// Faces in the image at the configured input size and threshold, tiling large images.
+    pub fn detect(&self, image: &DecodedImage) -> Result<Vec<DetectedFace>, InferError> {
+        if self.tiling.needs_tiling(image.width, image.height) {
+            detect_tiled(&self.detector, image.into(), &self.tiling, self.detection_threshold)
+        } else {
+            self.detector.detect_view(image.into(), self.tiling.input_pixels, self.detection_threshold)
+        }
+    }
+
+    /// One untiled pass at `input_pixels` and `threshold` (reproduces reference pipelines).
+    pub fn detect_with(
+        &self,
+        image: &DecodedImage,
+        input_pixels: u32,
+        threshold: f32,
+    ) -> Result<Vec<DetectedFace>, InferError> {
+        self.detector.detect_view(RgbView::from(image), input_pixels, threshold)
+    }
+
+    pub fn align(&self, image: &DecodedImage, face: &DetectedFace) -> AlignedFace {
+        align_face(image, face)
+    }
+
+    pub fn embed(&self, faces: &[AlignedFace]) -> Result<Vec<Embedding>, InferError> {
+        self.embedder.embed(faces)
+    }
+
+    /// Quality and gate verdict for an aligned face.
+    pub fn assess(&self, face: &DetectedFace, aligned: &AlignedFace) -> (FaceQuality, Vec<QualityIssue>) {
+        let quality = FaceQuality::measure(face, aligned);
+        let issues = self.quality_gate.check(&quality);
+        (quality, issues)
+    }
+
+    /// Detect → align → quality → embed; every face gets an embedding, usable or not.
+    pub fn analyze(&self, image: &DecodedImage) -> Result<Vec<AnalyzedFace>, InferError> {
+        let detections = self.detect(image)?;
+        self.analyze_detections(image, detections)
+    }
+
+    /// The stages after detection, for callers that choose the detections themselves.
+    pub fn analyze_detections(
+        &self,
+        image: &DecodedImage,
+        detections: Vec<DetectedFace>,
+    ) -> Result<Vec<AnalyzedFace>, InferError> {
+        let aligned: Vec<AlignedFace> = detections.iter().map(|d| self.align(image, d)).collect();
+        let embeddings = self.embed(&aligned)?;
+        Ok(detections
+            .into_iter()
+            .zip(aligned)
+            .zip(embeddings)
+            .map(|((detection, aligned), embedding)| {
+                let (quality, quality_issues) = self.assess(&detection, &aligned);
+                AnalyzedFace { detection, quality, quality_issues, embedding, aligned }
+            })
+            .collect())
+    }
+}
