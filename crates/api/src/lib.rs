@@ -1,1 +1,100 @@
-//! HTTP API (axum): routes, error mapping, OpenAPI, metrics
+//! HTTP API (axum) over [`FaceService`]: routes, error mapping, OpenAPI and metrics.
+//!
+//! - Every failure leaves through [`ApiError`] as `{"error":{"code","message"}}` with a stable
+//!   code; the status/code table lives in [`error`].
+//! - Uploads are limited to `server.max_upload_bytes`; an oversized body gets a readable 413.
+//! - The service is synchronous and CPU-bound, so handlers run it on the blocking pool.
+
+pub mod error;
+pub mod extract;
+mod limit;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use openapi::ApiDoc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use limit::{refuse_oversized_bodies, UploadLimit};
+use metrics_exporter_prometheus::PrometheusHandle;
+use routes::{faces, subjects, system};
+use std::future::Future;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+use vigil_base::config::ServerConfig;
+use vigil_pipeline::FaceService;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    service: Arc<FaceService>,
+    max_upload_bytes: usize,
+    prometheus: PrometheusHandle,
+}
+
+impl AppState {
+    /// Installs the process-wide Prometheus recorder on first use.
+    pub fn new(service: Arc<FaceService>, server: &ServerConfig) -> Self {
+        Self {
+            service,
+            max_upload_bytes: server.max_upload_bytes,
+            prometheus: metrics::prometheus_handle(),
+        }
+    }
+
+    pub fn service(&self) -> &Arc<FaceService> {
+        &self.service
+    }
+
+    pub fn max_upload_bytes(&self) -> usize {
+        self.max_upload_bytes
+    }
+
+    pub fn prometheus(&self) -> &PrometheusHandle {
+        &self.prometheus
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let upload_limit = UploadLimit { max_upload_bytes: state.max_upload_bytes };
+    metrics::record_gallery_size(state.service.gallery_templates());
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/metrics", get(system::metrics))
+        .route("/v1/openapi.json", get(system::openapi))
+        .route("/v1/detect", post(faces::detect))
+        .route("/v1/verify", post(faces::verify))
+        .route("/v1/identify", post(faces::identify))
+        .route("/v1/subjects", get(subjects::list_subjects).post(subjects::create_subject))
+        .route("/v1/subjects/{id}", get(subjects::show_subject).delete(subjects::delete_subject))
+        .route("/v1/subjects/{id}/templates", post(subjects::add_templates))
+        .route("/v1/templates/{id}", delete(subjects::delete_template))
+        .route("/v1/templates/{id}/thumbnail", get(subjects::template_thumbnail))
+        .fallback(system::route_not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        // Layers run bottom-up on the way in: trace, then the declared-length check, then the
+        // streaming limit, then metrics (inside, so it sees the matched route).
+        .layer(axum::middleware::from_fn(metrics::track_requests))
+        .layer(DefaultBodyLimit::max(state.max_upload_bytes))
+        .layer(axum::middleware::from_fn_with_state(upload_limit, refuse_oversized_bodies))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
+/// flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "serving the vigil API");
+    }
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}

@@ -19,7 +19,7 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
         let address = listener.local_addr()?;
         tracing::info!(%address, model = %service.model(), templates = service.gallery_templates(), "vigil serving");
         eprintln!("vigil listening on http://{address}");
-        let state = vigil_api::AppState::new(service, server);
+        let state = vigil_api::AppState::new(service, &server);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };

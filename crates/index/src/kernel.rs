@@ -350,9 +350,7 @@ mod tests {
                                 );
                             }
                             // padding lanes hold zero queries, so they score zero
-                            for lane in query_count..QUERY_GROUP {
-                                assert_eq!(scores[r][lane], 0.0);
-                            }
+                            assert!(scores[r][query_count..].iter().all(|s| *s == 0.0));
                         }
                     }
                 }

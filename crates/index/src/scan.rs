@@ -144,9 +144,8 @@ fn scan_range_batch(
                     &mut tile_scores,
                 );
                 for (row, row_scores) in tile_range.zip(&tile_scores) {
-                    for lane in 0..group_queries {
+                    for (lane, &score) in row_scores[..group_queries].iter().enumerate() {
                         let query = first_query + lane;
-                        let score = row_scores[lane];
                         if score >= thresholds[query] {
                             let candidate = Candidate {
                                 score,

@@ -158,7 +158,7 @@ impl FaceService {
         let subject = self.subject_view(receipt.subject_id)?;
         Ok(EnrolmentReport {
             subject,
-            created: receipt.created,
+            created: receipt.subject_created,
             enrolled: names
                 .into_iter()
                 .zip(&receipt.template_ids)
@@ -290,14 +290,14 @@ impl FaceService {
     pub fn list_subjects(&self, offset: usize, limit: usize) -> Result<Vec<SubjectView>, ServiceError> {
         Ok(self
             .store
-            .list_subjects(offset, limit.min(1000))?
+            .list_subjects(offset as u64, limit.min(1000) as u64)?
             .into_iter()
             .map(|s| SubjectView {
                 id: s.subject.id.0,
                 name: s.subject.name,
                 notes: s.subject.notes,
                 created_at_ms: s.subject.created_at_ms,
-                template_count: s.template_count,
+                template_count: s.template_count as usize,
             })
             .collect())
     }

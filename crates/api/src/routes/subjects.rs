@@ -1,0 +1,195 @@
+//! The gallery: subjects, their templates and template thumbnails.
+
+use super::forms::{EnrolmentForm, PageQuery, TemplatesForm};
+use super::run_blocking;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, ApiQuery, UploadForm};
+use crate::metrics::{record_gallery_size, ENROLLED_TEMPLATES, ENROLMENTS};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use vigil_base::{SubjectId, TemplateId};
+use vigil_pipeline::{EnrolmentReport, NamedImage, SubjectDetail, SubjectView};
+use vigil_store::SubjectRef;
+
+/// Lists subjects, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/subjects",
+    tag = "subjects",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of subjects", body = Vec<SubjectView>),
+        (status = 400, description = "bad_request", body = ErrorBody),
+    )
+)]
+pub async fn list_subjects(
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Vec<SubjectView>>, ApiError> {
+    let subjects =
+        run_blocking(&state, move |service| service.list_subjects(page.offset, page.limit)).await?;
+    Ok(Json(subjects))
+}
+
+/// Enrols photos under a subject name: creates the subject (201) or adds to the one of that
+/// name (200). All-or-nothing: one photo without a single dominant usable face refuses the
+/// whole request and stores nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/subjects",
+    tag = "subjects",
+    request_body(content = EnrolmentForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Subject created and photos enrolled", body = EnrolmentReport),
+        (status = 200, description = "Photos added to the existing subject of that name", body = EnrolmentReport),
+        (status = 400, description = "invalid, empty_image, corrupt_image, malformed_multipart, missing_field", body = ErrorBody),
+        (status = 409, description = "conflict", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type, unsupported_image_format", body = ErrorBody),
+        (status = 422, description = "no_face, no_usable_face, ambiguous_faces, too_many_faces, image_too_large", body = ErrorBody),
+    )
+)]
+pub async fn create_subject(
+    State(state): State<AppState>,
+    form: UploadForm,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = form.required_text("name")?;
+    let notes = form.text("notes")?;
+    let images = form.required_images("image")?;
+    let report = enrol(&state, SubjectRef::ByName(name), notes, images).await?;
+    let status = if report.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(report)))
+}
+
+/// Shows a subject and its templates.
+#[utoipa::path(
+    get,
+    path = "/v1/subjects/{id}",
+    tag = "subjects",
+    params(("id" = i64, Path, description = "Subject id")),
+    responses(
+        (status = 200, description = "The subject", body = SubjectDetail),
+        (status = 404, description = "not_found", body = ErrorBody),
+    )
+)]
+pub async fn show_subject(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<SubjectDetail>, ApiError> {
+    let detail = run_blocking(&state, move |service| service.subject_detail(SubjectId(id))).await?;
+    Ok(Json(detail))
+}
+
+/// Adds photos to an existing subject; all-or-nothing like enrolment.
+#[utoipa::path(
+    post,
+    path = "/v1/subjects/{id}/templates",
+    tag = "subjects",
+    params(("id" = i64, Path, description = "Subject id")),
+    request_body(content = TemplatesForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Photos enrolled", body = EnrolmentReport),
+        (status = 400, description = "invalid, empty_image, corrupt_image, malformed_multipart, missing_field", body = ErrorBody),
+        (status = 404, description = "not_found", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type, unsupported_image_format", body = ErrorBody),
+        (status = 422, description = "no_face, no_usable_face, ambiguous_faces, too_many_faces, image_too_large", body = ErrorBody),
+    )
+)]
+pub async fn add_templates(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    form: UploadForm,
+) -> Result<Json<EnrolmentReport>, ApiError> {
+    let images = form.required_images("image")?;
+    let report = enrol(&state, SubjectRef::ById(SubjectId(id)), None, images).await?;
+    Ok(Json(report))
+}
+
+async fn enrol(
+    state: &AppState,
+    subject: SubjectRef,
+    notes: Option<String>,
+    images: Vec<NamedImage>,
+) -> Result<EnrolmentReport, ApiError> {
+    let (report, gallery_templates) = run_blocking(state, move |service| {
+        let report = service.enroll(subject, notes, &images)?;
+        Ok((report, service.gallery_templates()))
+    })
+    .await?;
+    metrics::counter!(ENROLMENTS).increment(1);
+    metrics::counter!(ENROLLED_TEMPLATES).increment(report.enrolled.len() as u64);
+    record_gallery_size(gallery_templates);
+    Ok(report)
+}
+
+/// Deletes a subject and all its templates.
+#[utoipa::path(
+    delete,
+    path = "/v1/subjects/{id}",
+    tag = "subjects",
+    params(("id" = i64, Path, description = "Subject id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "not_found", body = ErrorBody),
+    )
+)]
+pub async fn delete_subject(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    let gallery_templates = run_blocking(&state, move |service| {
+        service.delete_subject(SubjectId(id))?;
+        Ok(service.gallery_templates())
+    })
+    .await?;
+    record_gallery_size(gallery_templates);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes one template.
+#[utoipa::path(
+    delete,
+    path = "/v1/templates/{id}",
+    tag = "subjects",
+    params(("id" = i64, Path, description = "Template id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "not_found", body = ErrorBody),
+    )
+)]
+pub async fn delete_template(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    let gallery_templates = run_blocking(&state, move |service| {
+        service.delete_template(TemplateId(id))?;
+        Ok(service.gallery_templates())
+    })
+    .await?;
+    record_gallery_size(gallery_templates);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The aligned face crop a template was computed from, as JPEG.
+#[utoipa::path(
+    get,
+    path = "/v1/templates/{id}/thumbnail",
+    tag = "subjects",
+    params(("id" = i64, Path, description = "Template id")),
+    responses(
+        (status = 200, description = "The aligned crop", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 404, description = "not_found", body = ErrorBody),
+    )
+)]
+pub async fn template_thumbnail(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    let jpeg = run_blocking(&state, move |service| service.thumbnail(TemplateId(id))).await?;
+    Ok(([(CONTENT_TYPE, "image/jpeg")], jpeg))
+}

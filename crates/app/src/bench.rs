@@ -1,0 +1,181 @@
+//! `vigil bench pipeline | search`: each figure measured in the same run as its peer, on the
+//! same data and the same number of threads. The Python peers run in the project's `.venv`,
+//! which `scripts/dev env` creates when missing.
+
+use crate::cli::BenchCommand;
+use crate::context::{repository_root, shared_dir, Context};
+use anyhow::{bail, Context as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use vigil_infer::{decode_image, DecodeLimits};
+use vigil_pipeline::lfw::LfwDataset;
+
+pub fn run(context: &Context, command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Pipeline { images, threads, no_peer } => pipeline(context, images, threads, no_peer),
+        BenchCommand::Search { rows, threads, queries, k, no_peer } => {
+            search(context, &rows, threads, queries, k, no_peer)
+        }
+    }
+}
+
+fn python() -> anyhow::Result<PathBuf> {
+    let root = repository_root().context("cannot find the repository root")?;
+    let status = Command::new(root.join("scripts/dev"))
+        .arg("env")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running scripts/dev env to set up .venv")?;
+    if !status.success() {
+        bail!("scripts/dev env failed");
+    }
+    Ok(root.join(".venv/bin/python"))
+}
+
+fn run_peer(script: &str, args: &[String]) -> anyhow::Result<serde_json::Value> {
+    let root = repository_root().context("cannot find the repository root")?;
+    let output = Command::new(python()?)
+        .arg(root.join(script))
+        .args(args)
+        .output()
+        .with_context(|| format!("running {script}"))?;
+    if !output.status.success() {
+        bail!("{script} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("");
+    serde_json::from_str(last).with_context(|| format!("parsing {script} output: {stdout}"))
+}
+
+fn pipeline(context: &Context, count: usize, threads: usize, no_peer: bool) -> anyhow::Result<()> {
+    let mut config = context.config.clone();
+    config.threads = threads;
+    let analyzer = context.analyzer_for(&config)?;
+    let dataset = LfwDataset::new(shared_dir()?.join("data/lfw"))?;
+    let files: Vec<PathBuf> = dataset
+        .identities()?
+        .values()
+        .flatten()
+        .take(count)
+        .map(|i| dataset.path_of(i))
+        .collect();
+    // warm-up: first runs allocate and optimise the graphs
+    if let Some(first) = files.first() {
+        let image = decode_image(&std::fs::read(first)?, &DecodeLimits::default())?;
+        analyzer.analyze(&image)?;
+    }
+    let mut stage_seconds = [0f64; 4];
+    let mut faces = 0;
+    let start = Instant::now();
+    for file in &files {
+        let t0 = Instant::now();
+        let bytes = std::fs::read(file)?;
+        let image = decode_image(&bytes, &DecodeLimits::default())?;
+        let t1 = Instant::now();
+        let detections = analyzer.detect(&image)?;
+        let t2 = Instant::now();
+        let aligned: Vec<_> = detections.iter().map(|d| analyzer.align(&image, d)).collect();
+        let t3 = Instant::now();
+        let embeddings = analyzer.embed(&aligned)?;
+        let t4 = Instant::now();
+        faces += embeddings.len();
+        for (i, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4)].into_iter().enumerate() {
+            stage_seconds[i] += (b - a).as_secs_f64();
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let n = files.len().max(1) as f64;
+    let ours = serde_json::json!({
+        "images": files.len(), "faces": faces, "threads": threads, "seconds": elapsed,
+        "images_per_second": n / elapsed,
+        "stage_ms": {
+            "decode": 1000.0 * stage_seconds[0] / n, "detect": 1000.0 * stage_seconds[1] / n,
+            "align": 1000.0 * stage_seconds[2] / n, "embed": 1000.0 * stage_seconds[3] / n,
+        },
+    });
+    println!("detector {} @{}, recognizer {}, {} LFW images, {threads} threads",
+        analyzer.detector_name(), config.pipeline.detector_input_pixels, analyzer.recognizer_name(), files.len());
+    print_pipeline_row("vigil (Rust)", &ours);
+    if no_peer {
+        return Ok(());
+    }
+    let list = std::env::temp_dir().join(format!("vigil-bench-{}.txt", std::process::id()));
+    std::fs::write(&list, files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join("\n"))?;
+    let models = context.config.models_dir.canonicalize().unwrap_or(context.config.models_dir.clone());
+    let peer = run_peer(
+        "scripts/bench/photo_pipeline.py",
+        &[
+            "--models".into(), models.display().to_string(),
+            "--detector".into(), analyzer.detector_name().to_string(),
+            "--recognizer".into(), analyzer.recognizer_name().to_string(),
+            "--detector-size".into(), config.pipeline.detector_input_pixels.to_string(),
+            "--threshold".into(), config.pipeline.detection_threshold.to_string(),
+            "--threads".into(), threads.to_string(),
+            "--list".into(), list.display().to_string(),
+        ],
+    );
+    let _ = std::fs::remove_file(&list);
+    let peer = peer?;
+    print_pipeline_row("python ort+opencv", &peer);
+    let ratio = ours["images_per_second"].as_f64().unwrap_or(0.0)
+        / peer["images_per_second"].as_f64().unwrap_or(f64::NAN);
+    println!("ratio vigil / python: {ratio:.2}x ({})", peer["peer"].as_str().unwrap_or(""));
+    Ok(())
+}
+
+fn print_pipeline_row(name: &str, figures: &serde_json::Value) {
+    let ms = |stage: &str| figures["stage_ms"][stage].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "{name:<20} {:>8.1} images/s  faces {:>5}  decode {:>6.2} ms  detect {:>6.2} ms  align {:>6.2} ms  embed {:>6.2} ms",
+        figures["images_per_second"].as_f64().unwrap_or(f64::NAN),
+        figures["faces"].as_u64().unwrap_or(0),
+        ms("decode"), ms("detect"), ms("align"), ms("embed")
+    );
+}
+
+fn search(
+    context: &Context,
+    rows: &[usize],
+    threads: usize,
+    queries: usize,
+    k: usize,
+    no_peer: bool,
+) -> anyhow::Result<()> {
+    let scratch = context.cache_dir().join("bench-search");
+    for &n in rows {
+        let dump: Option<&Path> = if no_peer { None } else { Some(&scratch) };
+        let config = vigil_index::bench::ExactBenchConfig {
+            rows: n,
+            dimension: 512,
+            queries,
+            k,
+            threads,
+            batch_sizes: vec![1, 64, 256],
+            dump_dir: dump.map(Path::to_path_buf),
+        };
+        let ours = vigil_index::bench::run_exact(&config)?;
+        println!("{n} rows × 512, k={k}, {threads} threads");
+        for figure in &ours {
+            println!(
+                "  vigil  batch {:>4}: {:>10.1} queries/s",
+                figure.batch, figure.queries_per_second
+            );
+        }
+        if no_peer {
+            continue;
+        }
+        let peer = run_peer(
+            "scripts/bench/faiss_flat.py",
+            &[
+                scratch.display().to_string(),
+                "--threads".into(), threads.to_string(),
+                "--k".into(), k.to_string(),
+                "--batch-sizes".into(), "1,64,256".into(),
+            ],
+        )?;
+        println!("  faiss: {peer}");
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Peer for `vigil bench pipeline`: the same photo pipeline in Python with onnxruntime + OpenCV.
+
+decode (cv2.imread) -> letterbox + detect (SCRFD or YuNet) -> NMS -> similarity alignment to the
+ArcFace template (cv2.estimateAffinePartial2D + warpAffine) -> embed -> L2-normalise, one image
+at a time, every face of each image embedded. Prints JSON with images/s and per-stage ms.
+"""
+import argparse
+import json
+import time
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                     [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float32)
+
+
+def session(path, threads):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def letterbox(image, size):
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    resized = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))))
+    canvas = np.zeros((size, size, 3), dtype=np.uint8)
+    canvas[:resized.shape[0], :resized.shape[1]] = resized
+    return canvas, scale
+
+
+def nms(boxes, scores, iou):
+    order = scores.argsort()[::-1]
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        xx1 = np.maximum(boxes[i, 0], boxes[order[1:], 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[order[1:], 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[order[1:], 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[order[1:], 3])
+        inter = np.maximum(0, xx2 - xx1) * np.maximum(0, yy2 - yy1)
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        overlap = inter / (area[i] + area[order[1:]] - inter)
+        order = order[1:][overlap <= iou]
+    return keep
+
+
+def detect_scrfd(sess, image_bgr, size, threshold):
+    canvas, scale = letterbox(image_bgr, size)
+    blob = (canvas[:, :, ::-1].astype(np.float32) - 127.5) / 128.0
+    blob = blob.transpose(2, 0, 1)[None]
+    outputs = sess.run(None, {sess.get_inputs()[0].name: blob})
+    boxes, scores, points = [], [], []
+    for level, stride in enumerate((8, 16, 32)):
+        score = outputs[level][:, 0]
+        bbox = outputs[level + 3] * stride
+        kps = outputs[level + 6] * stride
+        n = size // stride
+        ys, xs = np.mgrid[:n, :n]
+        centres = np.stack([xs, ys], -1).reshape(-1, 2).astype(np.float32) * stride
+        centres = np.repeat(centres, 2, axis=0)
+        keep = score >= threshold
+        c = centres[keep]
+        b = bbox[keep]
+        boxes.append(np.stack([c[:, 0] - b[:, 0], c[:, 1] - b[:, 1], c[:, 0] + b[:, 2], c[:, 1] + b[:, 3]], -1))
+        scores.append(score[keep])
+        points.append((kps[keep].reshape(-1, 5, 2) + c[:, None, :]))
+    boxes = np.concatenate(boxes) / scale
+    scores = np.concatenate(scores)
+    points = np.concatenate(points) / scale
+    keep = nms(boxes, scores, 0.4)
+    return boxes[keep], scores[keep], points[keep]
+
+
+def detect_yunet(sess, image_bgr, size, threshold):
+    canvas, scale = letterbox(image_bgr, size)
+    blob = canvas.astype(np.float32).transpose(2, 0, 1)[None]
+    names = [o.name for o in sess.get_outputs()]
+    outputs = dict(zip(names, sess.run(None, {sess.get_inputs()[0].name: blob})))
+    boxes, scores, points = [], [], []
+    for stride in (8, 16, 32):
+        cls = np.clip(outputs[f"cls_{stride}"][0, :, 0], 0, 1)
+        obj = np.clip(outputs[f"obj_{stride}"][0, :, 0], 0, 1)
+        score = np.sqrt(cls * obj)
+        n = size // stride
+        ys, xs = np.mgrid[:n, :n]
+        cells = np.stack([xs, ys], -1).reshape(-1, 2).astype(np.float32)
+        keep = score >= threshold
+        b = outputs[f"bbox_{stride}"][0][keep]
+        k = outputs[f"kps_{stride}"][0][keep].reshape(-1, 5, 2)
+        c = cells[keep]
+        cx = (c[:, 0] + b[:, 0]) * stride
+        cy = (c[:, 1] + b[:, 1]) * stride
+        w = np.exp(b[:, 2]) * stride
+        h = np.exp(b[:, 3]) * stride
+        boxes.append(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1))
+        scores.append(score[keep])
+        points.append((k + c[:, None, :]) * stride)
+    boxes = np.concatenate(boxes) / scale
+    scores = np.concatenate(scores)
+    points = np.concatenate(points) / scale
+    keep = nms(boxes, scores, 0.3)
+    return boxes[keep], scores[keep], points[keep]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", required=True)
+    parser.add_argument("--detector", default="scrfd_2.5g")
+    parser.add_argument("--recognizer", default="w600k_mbf_int8")
+    parser.add_argument("--detector-size", type=int, default=640)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--list", required=True, help="file with one image path per line")
+    args = parser.parse_args()
+    files = {"scrfd_2.5g": "det_2.5g.onnx", "scrfd_500m": "det_500m.onnx",
+             "yunet": "face_detection_yunet_2023mar.onnx", "yunet_dynamic": "face_detection_yunet_2023mar_dynamic.onnx",
+             "w600k_mbf_int8": "w600k_mbf_int8.onnx", "fr_feature": "faceplugin/fr_feature.onnx"}
+    detector = session(f"{args.models}/{files[args.detector]}", args.threads)
+    recognizer = session(f"{args.models}/{files[args.recognizer]}", args.threads)
+    detect = detect_yunet if args.detector.startswith("yunet") else detect_scrfd
+    paths = [line.strip() for line in open(args.list) if line.strip()]
+    totals = {"decode": 0.0, "detect": 0.0, "align": 0.0, "embed": 0.0}
+    faces = 0
+    start = time.perf_counter()
+    for path in paths:
+        t0 = time.perf_counter()
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        t1 = time.perf_counter()
+        boxes, scores, points = detect(detector, image, args.detector_size, args.threshold)
+        t2 = time.perf_counter()
+        crops = []
+        for p in points:
+            matrix, _ = cv2.estimateAffinePartial2D(p.astype(np.float32), TEMPLATE, method=cv2.LMEDS)
+            crops.append(cv2.warpAffine(image, matrix, (112, 112), borderValue=0.0))
+        t3 = time.perf_counter()
+        for crop in crops:
+            if args.recognizer == "w600k_mbf_int8":
+                blob = (crop[:, :, ::-1].astype(np.float32) - 127.5) / 127.5
+            else:
+                blob = (crop.astype(np.float32) - 127.0) / 128.0
+            embedding = recognizer.run(None, {recognizer.get_inputs()[0].name: blob.transpose(2, 0, 1)[None]})[0][0]
+            embedding /= np.linalg.norm(embedding)
+        t4 = time.perf_counter()
+        faces += len(crops)
+        totals["decode"] += t1 - t0
+        totals["detect"] += t2 - t1
+        totals["align"] += t3 - t2
+        totals["embed"] += t4 - t3
+    elapsed = time.perf_counter() - start
+    n = len(paths)
+    print(json.dumps({
+        "peer": f"python onnxruntime {ort.__version__} + opencv {cv2.__version__}",
+        "images": n, "faces": faces, "threads": args.threads, "seconds": elapsed,
+        "images_per_second": n / elapsed,
+        "stage_ms": {k: 1000 * v / n for k, v in totals.items()},
+    }))
+
+
+if __name__ == "__main__":
+    main()
