@@ -85,13 +85,17 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::MalformedMultipart(_) => (StatusCode::BAD_REQUEST, "malformed_multipart"),
             ApiError::MissingField(_) => (StatusCode::BAD_REQUEST, "missing_field"),
-            ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Task(_) | ApiError::Serve(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Task(_) | ApiError::Serve(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         }
     }
 
@@ -110,9 +114,10 @@ fn service_status_and_code(error: &ServiceError) -> (StatusCode, &'static str) {
     match error {
         ServiceError::Image(infer) => match infer {
             InferError::EmptyImage => (StatusCode::BAD_REQUEST, "empty_image"),
-            InferError::UnsupportedFormat => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image_format")
-            }
+            InferError::UnsupportedFormat => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_image_format",
+            ),
             InferError::CorruptImage(_) => (StatusCode::BAD_REQUEST, "corrupt_image"),
             InferError::ImageTooLarge { .. } => (UNPROCESSABLE, "image_too_large"),
             // Model loading, inference and configuration faults are the server's, not the caller's.
@@ -130,7 +135,9 @@ fn service_status_and_code(error: &ServiceError) -> (StatusCode, &'static str) {
         },
         // A caller-supplied false-match rate outside (0, 1] is the only calibration error a
         // request can cause; a malformed or mismatched table is a deployment fault.
-        ServiceError::Calibration(CalibrationError::BadRate(_)) => (StatusCode::BAD_REQUEST, "invalid"),
+        ServiceError::Calibration(CalibrationError::BadRate(_)) => {
+            (StatusCode::BAD_REQUEST, "invalid")
+        }
         ServiceError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
         ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         ServiceError::Calibration(_) | ServiceError::Index(_) | ServiceError::Io { .. } => {
@@ -149,7 +156,12 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let body = ErrorBody { error: ErrorDetail { code: code.to_string(), message } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message,
+            },
+        };
         (status, Json(body)).into_response()
     }
 }
@@ -193,7 +205,14 @@ mod tests {
             (InferError::EmptyImage, "empty_image"),
             (InferError::UnsupportedFormat, "unsupported_image_format"),
             (InferError::CorruptImage("eof".into()), "corrupt_image"),
-            (InferError::ImageTooLarge { width: 1, height: 1, max_pixels: 0 }, "image_too_large"),
+            (
+                InferError::ImageTooLarge {
+                    width: 1,
+                    height: 1,
+                    max_pixels: 0,
+                },
+                "image_too_large",
+            ),
         ];
         for (error, expected) in cases {
             let (status, code) = ApiError::from(ServiceError::from(error)).status_and_code();
@@ -205,17 +224,29 @@ mod tests {
     #[test]
     fn store_conflicts_and_missing_rows_keep_their_meaning() {
         let conflict = ApiError::from(ServiceError::from(StoreError::Conflict("name".into())));
-        assert_eq!(conflict.status_and_code(), (StatusCode::CONFLICT, "conflict"));
+        assert_eq!(
+            conflict.status_and_code(),
+            (StatusCode::CONFLICT, "conflict")
+        );
         let missing = ApiError::from(ServiceError::from(StoreError::NotFound("subject 1".into())));
-        assert_eq!(missing.status_and_code(), (StatusCode::NOT_FOUND, "not_found"));
+        assert_eq!(
+            missing.status_and_code(),
+            (StatusCode::NOT_FOUND, "not_found")
+        );
         let broken = ApiError::from(ServiceError::from(StoreError::Database("disk".into())));
-        assert_eq!(broken.status_and_code(), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+        assert_eq!(
+            broken.status_and_code(),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        );
     }
 
     #[test]
     fn a_bad_false_match_rate_is_the_callers_fault_but_a_wrong_table_is_not() {
         let bad_rate = ApiError::from(ServiceError::from(CalibrationError::BadRate(2.0)));
-        assert_eq!(bad_rate.status_and_code(), (StatusCode::BAD_REQUEST, "invalid"));
+        assert_eq!(
+            bad_rate.status_and_code(),
+            (StatusCode::BAD_REQUEST, "invalid")
+        );
         let wrong_table = ApiError::from(ServiceError::from(CalibrationError::WrongModel {
             table: "a".into(),
             requested: "b".into(),
@@ -227,7 +258,9 @@ mod tests {
     async fn internal_errors_do_not_leak_their_cause_to_the_client() {
         let response = ApiError::Task("panic at /secret/path".into()).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
         let body: ErrorBody = serde_json::from_slice(&body).unwrap();
         assert_eq!(body.error.code, "internal");
         assert!(!body.error.message.contains("/secret/path"));

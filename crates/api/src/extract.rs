@@ -33,7 +33,10 @@ impl UploadForm {
             .filter(|part| part.field == field)
             .enumerate()
             .map(|(position, part)| NamedImage {
-                name: part.file_name.clone().unwrap_or_else(|| format!("{field}[{position}]")),
+                name: part
+                    .file_name
+                    .clone()
+                    .unwrap_or_else(|| format!("{field}[{position}]")),
                 bytes: part.bytes.to_vec(),
             })
             .collect()
@@ -68,12 +71,15 @@ impl UploadForm {
     }
 
     pub fn required_text(&self, field: &str) -> Result<String, ApiError> {
-        self.text(field)?.ok_or_else(|| ApiError::MissingField(field.to_string()))
+        self.text(field)?
+            .ok_or_else(|| ApiError::MissingField(field.to_string()))
     }
 }
 
 fn content_type(headers: &HeaderMap) -> Option<&str> {
-    headers.get(CONTENT_TYPE).and_then(|value| value.to_str().ok())
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
 }
 
 fn media_type(headers: &HeaderMap) -> Option<String> {
@@ -108,9 +114,15 @@ impl FromRequest<AppState> for UploadForm {
         {
             let name = field.name().unwrap_or_default().to_string();
             let file_name = field.file_name().map(str::to_string);
-            let bytes =
-                field.bytes().await.map_err(|error| ApiError::from_multipart(error, limit_bytes))?;
-            parts.push(UploadPart { field: name, file_name, bytes });
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|error| ApiError::from_multipart(error, limit_bytes))?;
+            parts.push(UploadPart {
+                field: name,
+                file_name,
+                bytes,
+            });
         }
         Ok(UploadForm { parts })
     }
@@ -133,18 +145,27 @@ impl FromRequest<AppState> for ImageUpload {
         if !(media.starts_with("image/") || media == "application/octet-stream") {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "expected multipart/form-data or an image content type, got {}",
-                if media.is_empty() { "no content type" } else { media.as_str() }
+                if media.is_empty() {
+                    "no content type"
+                } else {
+                    media.as_str()
+                }
             )));
         }
         let limit_bytes = state.max_upload_bytes();
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit_bytes }
-            } else {
-                ApiError::BadRequest(rejection.body_text())
-            }
-        })?;
-        Ok(ImageUpload(NamedImage { name: "body".to_string(), bytes: bytes.to_vec() }))
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge { limit_bytes }
+                } else {
+                    ApiError::BadRequest(rejection.body_text())
+                }
+            })?;
+        Ok(ImageUpload(NamedImage {
+            name: "body".to_string(),
+            bytes: bytes.to_vec(),
+        }))
     }
 }
 

@@ -60,7 +60,9 @@ impl AppState {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    let upload_limit = UploadLimit { max_upload_bytes: state.max_upload_bytes };
+    let upload_limit = UploadLimit {
+        max_upload_bytes: state.max_upload_bytes,
+    };
     metrics::record_gallery_size(state.service.gallery_templates());
     Router::new()
         .route("/healthz", get(system::healthz))
@@ -69,18 +71,30 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/detect", post(faces::detect))
         .route("/v1/verify", post(faces::verify))
         .route("/v1/identify", post(faces::identify))
-        .route("/v1/subjects", get(subjects::list_subjects).post(subjects::create_subject))
-        .route("/v1/subjects/{id}", get(subjects::show_subject).delete(subjects::delete_subject))
+        .route(
+            "/v1/subjects",
+            get(subjects::list_subjects).post(subjects::create_subject),
+        )
+        .route(
+            "/v1/subjects/{id}",
+            get(subjects::show_subject).delete(subjects::delete_subject),
+        )
         .route("/v1/subjects/{id}/templates", post(subjects::add_templates))
         .route("/v1/templates/{id}", delete(subjects::delete_template))
-        .route("/v1/templates/{id}/thumbnail", get(subjects::template_thumbnail))
+        .route(
+            "/v1/templates/{id}/thumbnail",
+            get(subjects::template_thumbnail),
+        )
         .fallback(system::route_not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         // Layers run bottom-up on the way in: trace, then the declared-length check, then the
         // streaming limit, then metrics (inside, so it sees the matched route).
         .layer(axum::middleware::from_fn(metrics::track_requests))
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
-        .layer(axum::middleware::from_fn_with_state(upload_limit, refuse_oversized_bodies))
+        .layer(axum::middleware::from_fn_with_state(
+            upload_limit,
+            refuse_oversized_bodies,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -95,6 +109,8 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "serving the vigil API");
     }
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }

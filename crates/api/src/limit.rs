@@ -38,9 +38,13 @@ pub async fn refuse_oversized_bodies(
     match declared_bytes {
         Some(declared) if declared > limit.max_upload_bytes as u64 => {
             discard_body(request.into_body(), MAX_DISCARDED_BYTES).await;
-            let mut response =
-                ApiError::PayloadTooLarge { limit_bytes: limit.max_upload_bytes }.into_response();
-            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+            let mut response = ApiError::PayloadTooLarge {
+                limit_bytes: limit.max_upload_bytes,
+            }
+            .into_response();
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
             response
         }
         _ => next.run(request).await,

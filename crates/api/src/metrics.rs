@@ -21,8 +21,9 @@ pub const VERIFICATIONS: &str = "vigil_verifications_total";
 pub const GALLERY_TEMPLATES: &str = "vigil_gallery_templates";
 
 /// Latency buckets, seconds: from a cached health check to a large multi-face upload on CPU.
-const LATENCY_BUCKETS_SECONDS: &[f64] =
-    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const LATENCY_BUCKETS_SECONDS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -33,9 +34,10 @@ pub fn prometheus_handle() -> PrometheusHandle {
 
 fn install_recorder() -> PrometheusHandle {
     let builder = PrometheusBuilder::new();
-    let builder = match builder
-        .set_buckets_for_metric(Matcher::Full(HTTP_REQUEST_DURATION.to_string()), LATENCY_BUCKETS_SECONDS)
-    {
+    let builder = match builder.set_buckets_for_metric(
+        Matcher::Full(HTTP_REQUEST_DURATION.to_string()),
+        LATENCY_BUCKETS_SECONDS,
+    ) {
         Ok(with_buckets) => with_buckets,
         Err(error) => {
             tracing::warn!(%error, "latency buckets refused; durations are exported as summaries");

@@ -84,7 +84,9 @@ impl CalibrationTable {
                 return Err(CalibrationError::Malformed("scores not ascending".into()));
             }
             if pair[1].false_match_rate > pair[0].false_match_rate {
-                return Err(CalibrationError::Malformed("rates not non-increasing".into()));
+                return Err(CalibrationError::Malformed(
+                    "rates not non-increasing".into(),
+                ));
             }
         }
         Ok(())
@@ -122,7 +124,9 @@ impl CalibrationTable {
         grid: Vec<(f32, u64, u64)>,
     ) -> Result<Self, CalibrationError> {
         if impostor_pairs == 0 || genuine_pairs == 0 {
-            return Err(CalibrationError::Malformed("need impostor and genuine scores".into()));
+            return Err(CalibrationError::Malformed(
+                "need impostor and genuine scores".into(),
+            ));
         }
         let points: Vec<CalibrationPoint> = grid
             .into_iter()
@@ -168,14 +172,23 @@ impl CalibrationTable {
         let trusted = self.last_trusted();
         let floor = 1.0 / self.impostor_pairs.max(1) as f64;
         if !score.is_finite() {
-            return FalseMatchRate { value: 1.0, extrapolated: false };
+            return FalseMatchRate {
+                value: 1.0,
+                extrapolated: false,
+            };
         }
         if score <= self.points[0].score {
-            return FalseMatchRate { value: self.points[0].false_match_rate, extrapolated: false };
+            return FalseMatchRate {
+                value: self.points[0].false_match_rate,
+                extrapolated: false,
+            };
         }
         if score <= self.points[trusted].score {
             // log-linear interpolation between neighbouring grid points
-            let upper = self.points.partition_point(|p| p.score < score).min(trusted);
+            let upper = self
+                .points
+                .partition_point(|p| p.score < score)
+                .min(trusted);
             let lower = upper.saturating_sub(1);
             let (a, b) = (self.points[lower], self.points[upper]);
             let value = if b.score > a.score {
@@ -186,14 +199,20 @@ impl CalibrationTable {
             } else {
                 b.false_match_rate
             };
-            return FalseMatchRate { value, extrapolated: false };
+            return FalseMatchRate {
+                value,
+                extrapolated: false,
+            };
         }
         match self.tail {
             Some(tail) if score >= tail.start_score => {
                 let log = tail.log10_rate_at_start
                     + tail.slope_per_score * (score - tail.start_score) as f64;
                 let at_trusted = self.points[trusted].false_match_rate;
-                FalseMatchRate { value: 10f64.powf(log).min(at_trusted), extrapolated: true }
+                FalseMatchRate {
+                    value: 10f64.powf(log).min(at_trusted),
+                    extrapolated: true,
+                }
             }
             _ => FalseMatchRate {
                 value: self.points[trusted].false_match_rate.max(floor),
@@ -230,7 +249,9 @@ pub fn score_grid(step: f32) -> impl Iterator<Item = f32> {
 /// Fits log10(FMR) against score over the last measured decade (the points between ten times
 /// the last trusted rate and that rate), by least squares.
 fn fit_tail(points: &[CalibrationPoint]) -> Option<TailFit> {
-    let trusted = points.iter().rposition(|p| p.impostor_count >= MIN_IMPOSTOR_COUNT)?;
+    let trusted = points
+        .iter()
+        .rposition(|p| p.impostor_count >= MIN_IMPOSTOR_COUNT)?;
     let end = points[trusted];
     let decade: Vec<&CalibrationPoint> = points[..=trusted]
         .iter()
@@ -241,7 +262,11 @@ fn fit_tail(points: &[CalibrationPoint]) -> Option<TailFit> {
     }
     let n = decade.len() as f64;
     let mean_x = decade.iter().map(|p| p.score as f64).sum::<f64>() / n;
-    let mean_y = decade.iter().map(|p| p.false_match_rate.log10()).sum::<f64>() / n;
+    let mean_y = decade
+        .iter()
+        .map(|p| p.false_match_rate.log10())
+        .sum::<f64>()
+        / n;
     let mut covariance = 0.0;
     let mut variance = 0.0;
     for p in &decade {
@@ -266,9 +291,12 @@ mod tests {
 
     fn synthetic() -> CalibrationTable {
         // impostors spread uniformly on [-0.3, 0.3], genuines on [0.3, 0.9]
-        let mut impostors: Vec<f32> = (0..100_000).map(|i| -0.3 + 0.6 * i as f32 / 100_000.0).collect();
+        let mut impostors: Vec<f32> = (0..100_000)
+            .map(|i| -0.3 + 0.6 * i as f32 / 100_000.0)
+            .collect();
         let mut genuines: Vec<f32> = (0..1000).map(|i| 0.3 + 0.6 * i as f32 / 1000.0).collect();
-        CalibrationTable::from_scores("m", "synthetic", &mut impostors, &mut genuines, 0.01).unwrap()
+        CalibrationTable::from_scores("m", "synthetic", &mut impostors, &mut genuines, 0.01)
+            .unwrap()
     }
 
     #[test]

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config is invalid: {0}")]
     Invalid(String),
 }
@@ -126,7 +129,10 @@ impl Default for QualityConfig {
 
 impl Default for MatchingConfig {
     fn default() -> Self {
-        Self { false_match_rate: 1e-5, top_k: 5 }
+        Self {
+            false_match_rate: 1e-5,
+            top_k: 5,
+        }
     }
 }
 
@@ -148,14 +154,19 @@ impl VigilConfig {
     ) -> Result<Self, ConfigError> {
         let mut document = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-                text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid(e.to_string()))?
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?
             }
             None => toml::Table::new(),
         };
         for (key, value) in environment {
-            let Some(rest) = key.strip_prefix("VIGIL_") else { continue };
+            let Some(rest) = key.strip_prefix("VIGIL_") else {
+                continue;
+            };
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
             if path.iter().any(|p| p.is_empty()) {
                 continue;
@@ -177,15 +188,21 @@ impl VigilConfig {
             )));
         }
         if self.matching.top_k == 0 {
-            return Err(ConfigError::Invalid("matching.top_k must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "matching.top_k must be at least 1".into(),
+            ));
         }
-        if self.pipeline.detector_input_pixels < 64 || self.pipeline.detector_input_pixels % 32 != 0 {
+        if self.pipeline.detector_input_pixels < 64
+            || !self.pipeline.detector_input_pixels.is_multiple_of(32)
+        {
             return Err(ConfigError::Invalid(
                 "pipeline.detector_input_pixels must be a multiple of 32, at least 64".into(),
             ));
         }
         if !(0.0..0.9).contains(&self.pipeline.tile_overlap) {
-            return Err(ConfigError::Invalid("pipeline.tile_overlap must be in [0, 0.9)".into()));
+            return Err(ConfigError::Invalid(
+                "pipeline.tile_overlap must be in [0, 0.9)".into(),
+            ));
         }
         Ok(())
     }
@@ -228,12 +245,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vigil-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("vigil.toml");
-        std::fs::write(&file, "data_dir = \"/a\"\n[server]\nbind = \"127.0.0.1:1\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "data_dir = \"/a\"\n[server]\nbind = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
         let config = VigilConfig::load(
             Some(&file),
             [
                 ("VIGIL_SERVER__BIND".to_string(), "127.0.0.1:2".to_string()),
-                ("VIGIL_MATCHING__FALSE_MATCH_RATE".to_string(), "1e-4".to_string()),
+                (
+                    "VIGIL_MATCHING__FALSE_MATCH_RATE".to_string(),
+                    "1e-4".to_string(),
+                ),
                 ("OTHER".to_string(), "x".to_string()),
             ],
         )
@@ -247,7 +271,10 @@ mod tests {
     fn unknown_keys_and_bad_rates_are_refused() {
         let none: Vec<(String, String)> = vec![];
         assert!(VigilConfig::load(None, none.clone()).is_ok());
-        let bad = vec![("VIGIL_MATCHING__FALSE_MATCH_RATE".to_string(), "2".to_string())];
+        let bad = vec![(
+            "VIGIL_MATCHING__FALSE_MATCH_RATE".to_string(),
+            "2".to_string(),
+        )];
         assert!(VigilConfig::load(None, bad).is_err());
         let unknown = vec![("VIGIL_NOPE".to_string(), "1".to_string())];
         assert!(VigilConfig::load(None, unknown).is_err());

@@ -36,7 +36,11 @@ impl Embedding {
         if values.iter().any(|v| !v.is_finite()) {
             return Err(EmbeddingError::NotFinite);
         }
-        let norm = values.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>().sqrt();
+        let norm = values
+            .iter()
+            .map(|v| (*v as f64) * (*v as f64))
+            .sum::<f64>()
+            .sqrt();
         if norm <= f64::EPSILON {
             return Err(EmbeddingError::ZeroNorm);
         }
@@ -80,7 +84,7 @@ impl Embedding {
     }
 
     pub fn from_le_bytes(model: ModelId, bytes: &[u8]) -> Result<Self, EmbeddingError> {
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return Err(EmbeddingError::BadBlob(bytes.len()));
         }
         let values = bytes
@@ -144,7 +148,10 @@ mod tests {
     fn comparing_across_models_is_refused() {
         let a = Embedding::normalised(ModelId::new("a"), vec![1.0, 0.0]).unwrap();
         let b = Embedding::normalised(ModelId::new("b"), vec![1.0, 0.0]).unwrap();
-        assert!(matches!(a.cosine(&b), Err(EmbeddingError::ModelMismatch { .. })));
+        assert!(matches!(
+            a.cosine(&b),
+            Err(EmbeddingError::ModelMismatch { .. })
+        ));
     }
 
     #[test]

@@ -10,21 +10,39 @@ use vigil_infer::{AnalyzerSettings, DecodeLimits, FaceAnalyzer};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let arguments: Vec<String> = std::env::args().collect();
-    let image_count: usize = arguments.get(1).map(|a| a.parse()).transpose()?.unwrap_or(500);
-    let detector = arguments.get(2).cloned().unwrap_or_else(|| "scrfd_2.5g".into());
-    let input_pixels: u32 = arguments.get(3).map(|a| a.parse()).transpose()?.unwrap_or(256);
+    let image_count: usize = arguments
+        .get(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(500);
+    let detector = arguments
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| "scrfd_2.5g".into());
+    let input_pixels: u32 = arguments
+        .get(3)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(256);
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
     let analyzer = FaceAnalyzer::new(AnalyzerSettings {
         models_dir: shared.join("models"),
         detector,
         recognizer: "w600k_mbf_int8".into(),
         threads: 2,
-        pipeline: PipelineConfig { detector_input_pixels: input_pixels, ..PipelineConfig::default() },
+        pipeline: PipelineConfig {
+            detector_input_pixels: input_pixels,
+            ..PipelineConfig::default()
+        },
         quality: QualityConfig::default(),
         onnxruntime_library: None,
     })?;
     let pairs = std::fs::read_to_string(shared.join("data/lfw/reference_pair_scores.csv"))?;
-    let mut names: Vec<&str> = pairs.lines().skip(1).filter_map(|l| l.split(',').nth(3)).collect();
+    let mut names: Vec<&str> = pairs
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(3))
+        .collect();
     names.dedup();
     let names: Vec<&str> = names.into_iter().take(image_count).collect();
 
@@ -42,7 +60,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let [x, y] = f.bbox.center();
             (x - 125.0).powi(2) + (y - 125.0).powi(2)
         };
-        let Some(face) = faces.iter().min_by(|a, b| distance(a).total_cmp(&distance(b))) else {
+        let Some(face) = faces
+            .iter()
+            .min_by(|a, b| distance(a).total_cmp(&distance(b)))
+        else {
             continue;
         };
         let aligned = analyzer.align(&image, face);

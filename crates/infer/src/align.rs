@@ -70,7 +70,10 @@ pub fn similarity_transform(source: &[[f32; 2]; 5], destination: &[[f32; 2]; 5])
     let b = cross / norm;
     let tx = destination_x - (a * source_x - b * source_y);
     let ty = destination_y - (b * source_x + a * source_y);
-    [[a as f32, -b as f32, tx as f32], [b as f32, a as f32, ty as f32]]
+    [
+        [a as f32, -b as f32, tx as f32],
+        [b as f32, a as f32, ty as f32],
+    ]
 }
 
 fn invert(matrix: &Affine) -> Option<Affine> {
@@ -80,8 +83,12 @@ fn invert(matrix: &Affine) -> Option<Affine> {
         return None;
     }
     let inverse_determinant = 1.0 / determinant;
-    let (ia, ib, id, ie) =
-        (e * inverse_determinant, -b * inverse_determinant, -d * inverse_determinant, a * inverse_determinant);
+    let (ia, ib, id, ie) = (
+        e * inverse_determinant,
+        -b * inverse_determinant,
+        -d * inverse_determinant,
+        a * inverse_determinant,
+    );
     Some([
         [ia as f32, ib as f32, (-(ia * c + ib * f)) as f32],
         [id as f32, ie as f32, (-(id * c + ie * f)) as f32],
@@ -97,7 +104,9 @@ pub fn align_face(image: &DecodedImage, face: &DetectedFace) -> AlignedFace {
 /// `dst(x, y) = src(M⁻¹·(x, y, 1))`, bilinear; taps outside the source read 0.
 pub fn warp_affine(image: &DecodedImage, transform: &Affine) -> AlignedFace {
     let mut rgb = vec![0u8; ALIGNED_SIDE * ALIGNED_SIDE * 3];
-    let Some(inverse) = invert(transform) else { return AlignedFace { rgb } };
+    let Some(inverse) = invert(transform) else {
+        return AlignedFace { rgb };
+    };
     let (width, height) = (image.width as i64, image.height as i64);
     let stride = image.width as usize * 3;
     let source = &image.rgb;
@@ -131,7 +140,12 @@ pub fn warp_affine(image: &DecodedImage, transform: &Affine) -> AlignedFace {
                         source[base + stride + 3] as f32,
                     )
                 } else {
-                    (tap(x0, y0, channel), tap(x0 + 1, y0, channel), tap(x0, y0 + 1, channel), tap(x0 + 1, y0 + 1, channel))
+                    (
+                        tap(x0, y0, channel),
+                        tap(x0 + 1, y0, channel),
+                        tap(x0, y0 + 1, channel),
+                        tap(x0 + 1, y0 + 1, channel),
+                    )
                 };
                 let top = p00 + (p01 - p00) * fx;
                 let bottom = p10 + (p11 - p10) * fx;
@@ -149,8 +163,17 @@ mod tests {
     #[test]
     fn known_similarity_is_recovered_exactly() {
         // destination = 2·R(30°)·source + (5, -3)
-        let (cos, sin) = (30f32.to_radians().cos() * 2.0, 30f32.to_radians().sin() * 2.0);
-        let source = [[10.0, 20.0], [40.0, 22.0], [25.0, 35.0], [12.0, 50.0], [38.0, 49.0]];
+        let (cos, sin) = (
+            30f32.to_radians().cos() * 2.0,
+            30f32.to_radians().sin() * 2.0,
+        );
+        let source = [
+            [10.0, 20.0],
+            [40.0, 22.0],
+            [25.0, 35.0],
+            [12.0, 50.0],
+            [38.0, 49.0],
+        ];
         let destination = source.map(|[x, y]| [cos * x - sin * y + 5.0, sin * x + cos * y - 3.0]);
         let m = similarity_transform(&source, &destination);
         assert!((m[0][0] - cos).abs() < 1e-4 && (m[1][0] - sin).abs() < 1e-4);
@@ -161,11 +184,14 @@ mod tests {
     fn warp_follows_opencv_inverse_mapping_with_zero_border() {
         // A pure translation by (-10, -20): dst(x, y) = src(x + 10, y + 20).
         let (width, height) = (200u32, 200u32);
-        let rgb: Vec<u8> =
-            (0..width * height).flat_map(|i| [(i % width) as u8, (i / width) as u8, 7]).collect();
+        let rgb: Vec<u8> = (0..width * height)
+            .flat_map(|i| [(i % width) as u8, (i / width) as u8, 7])
+            .collect();
         let image = DecodedImage::from_rgb(width, height, rgb).unwrap();
         let aligned = warp_affine(&image, &[[1.0, 0.0, -10.0], [0.0, 1.0, -20.0]]);
-        let at = |x: usize, y: usize| &aligned.rgb[(y * ALIGNED_SIDE + x) * 3..(y * ALIGNED_SIDE + x) * 3 + 3];
+        let at = |x: usize, y: usize| {
+            &aligned.rgb[(y * ALIGNED_SIDE + x) * 3..(y * ALIGNED_SIDE + x) * 3 + 3]
+        };
         assert_eq!(at(0, 0), &[10, 20, 7]);
         assert_eq!(at(100, 50), &[110, 70, 7]);
         // Shift the other way: the left part falls outside the source and reads 0.

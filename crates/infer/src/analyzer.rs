@@ -80,8 +80,12 @@ impl FaceAnalyzer {
             Some(settings.pipeline.detector_input_pixels),
             settings.threads,
         )?;
-        let embedder =
-            OnnxEmbedder::open(&environment, &settings.models_dir, recognizer_entry, settings.threads)?;
+        let embedder = OnnxEmbedder::open(
+            &environment,
+            &settings.models_dir,
+            recognizer_entry,
+            settings.threads,
+        )?;
         let tiling = TilingSettings {
             input_pixels: detector.default_input_pixels(),
             overlap: settings.pipeline.tile_overlap,
@@ -115,9 +119,18 @@ impl FaceAnalyzer {
     /// Faces in the image at the configured input size and threshold, tiling large images.
     pub fn detect(&self, image: &DecodedImage) -> Result<Vec<DetectedFace>, InferError> {
         if self.tiling.needs_tiling(image.width, image.height) {
-            detect_tiled(&self.detector, image.into(), &self.tiling, self.detection_threshold)
+            detect_tiled(
+                &self.detector,
+                image.into(),
+                &self.tiling,
+                self.detection_threshold,
+            )
         } else {
-            self.detector.detect_view(image.into(), self.tiling.input_pixels, self.detection_threshold)
+            self.detector.detect_view(
+                image.into(),
+                self.tiling.input_pixels,
+                self.detection_threshold,
+            )
         }
     }
 
@@ -128,7 +141,8 @@ impl FaceAnalyzer {
         input_pixels: u32,
         threshold: f32,
     ) -> Result<Vec<DetectedFace>, InferError> {
-        self.detector.detect_view(RgbView::from(image), input_pixels, threshold)
+        self.detector
+            .detect_view(RgbView::from(image), input_pixels, threshold)
     }
 
     pub fn align(&self, image: &DecodedImage, face: &DetectedFace) -> AlignedFace {
@@ -140,7 +154,11 @@ impl FaceAnalyzer {
     }
 
     /// Quality and gate verdict for an aligned face.
-    pub fn assess(&self, face: &DetectedFace, aligned: &AlignedFace) -> (FaceQuality, Vec<QualityIssue>) {
+    pub fn assess(
+        &self,
+        face: &DetectedFace,
+        aligned: &AlignedFace,
+    ) -> (FaceQuality, Vec<QualityIssue>) {
         let quality = FaceQuality::measure(face, aligned);
         let issues = self.quality_gate.check(&quality);
         (quality, issues)
@@ -166,7 +184,13 @@ impl FaceAnalyzer {
             .zip(embeddings)
             .map(|((detection, aligned), embedding)| {
                 let (quality, quality_issues) = self.assess(&detection, &aligned);
-                AnalyzedFace { detection, quality, quality_issues, embedding, aligned }
+                AnalyzedFace {
+                    detection,
+                    quality,
+                    quality_issues,
+                    embedding,
+                    aligned,
+                }
             })
             .collect())
     }

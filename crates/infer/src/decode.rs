@@ -14,7 +14,9 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self { max_pixels: vigil_base::config::ServerConfig::default().max_image_pixels }
+        Self {
+            max_pixels: vigil_base::config::ServerConfig::default().max_image_pixels,
+        }
     }
 }
 
@@ -38,7 +40,12 @@ impl DecodedImage {
                 rgb.len()
             )));
         }
-        Ok(Self { width, height, rgb, sha256: String::new() })
+        Ok(Self {
+            width,
+            height,
+            rgb,
+            sha256: String::new(),
+        })
     }
 }
 
@@ -49,17 +56,25 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage,
     let format = image::guess_format(bytes).map_err(|_| InferError::UnsupportedFormat)?;
     let (width, height) = header_dimensions(bytes, format)?;
     if width as u64 * height as u64 > limits.max_pixels {
-        return Err(InferError::ImageTooLarge { width, height, max_pixels: limits.max_pixels });
+        return Err(InferError::ImageTooLarge {
+            width,
+            height,
+            max_pixels: limits.max_pixels,
+        });
     }
     if width == 0 || height == 0 {
-        return Err(InferError::CorruptImage(format!("header says {width}x{height}")));
+        return Err(InferError::CorruptImage(format!(
+            "header says {width}x{height}"
+        )));
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decoder_limits = image::Limits::default();
     // Room for the decoded image plus the decoder's working copy at 16 bits per sample.
     decoder_limits.max_alloc = Some((width as u64 * height as u64 * 8).max(64 << 20));
     reader.limits(decoder_limits);
-    let mut decoded = reader.decode().map_err(|e| InferError::CorruptImage(e.to_string()))?;
+    let mut decoded = reader
+        .decode()
+        .map_err(|e| InferError::CorruptImage(e.to_string()))?;
     if let Some(orientation) = exif_orientation(bytes) {
         decoded.apply_orientation(orientation);
     }
@@ -123,7 +138,9 @@ fn jpeg_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
 }
 
 fn exif_orientation(bytes: &[u8]) -> Option<image::metadata::Orientation> {
-    let exif = exif::Reader::new().read_from_container(&mut Cursor::new(bytes)).ok()?;
+    let exif = exif::Reader::new()
+        .read_from_container(&mut Cursor::new(bytes))
+        .ok()?;
     let field = exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY)?;
     let value = field.value.get_uint(0)?;
     image::metadata::Orientation::from_exif(u8::try_from(value).ok()?)

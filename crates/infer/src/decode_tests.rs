@@ -2,7 +2,9 @@ use super::*;
 use image::{ImageEncoder, Rgb, RgbImage};
 
 fn limits() -> DecodeLimits {
-    DecodeLimits { max_pixels: 50_000_000 }
+    DecodeLimits {
+        max_pixels: 50_000_000,
+    }
 }
 
 /// 32x48 image with four solid quadrants, distinct enough to survive JPEG.
@@ -18,7 +20,12 @@ fn quadrants() -> RgbImage {
 fn encode_jpeg(image: &RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95)
-        .write_image(image.as_raw(), image.width(), image.height(), image::ExtendedColorType::Rgb8)
+        .write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            image::ExtendedColorType::Rgb8,
+        )
         .unwrap();
     out
 }
@@ -26,7 +33,12 @@ fn encode_jpeg(image: &RgbImage) -> Vec<u8> {
 fn encode_png(image: &RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(image.as_raw(), image.width(), image.height(), image::ExtendedColorType::Rgb8)
+        .write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            image::ExtendedColorType::Rgb8,
+        )
         .unwrap();
     out
 }
@@ -53,11 +65,17 @@ fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
 
 fn pixel(image: &DecodedImage, x: u32, y: u32) -> [u8; 3] {
     let offset = ((y * image.width + x) * 3) as usize;
-    [image.rgb[offset], image.rgb[offset + 1], image.rgb[offset + 2]]
+    [
+        image.rgb[offset],
+        image.rgb[offset + 1],
+        image.rgb[offset + 2],
+    ]
 }
 
 fn close(a: [u8; 3], b: [u8; 3]) -> bool {
-    a.iter().zip(b).all(|(x, y)| (*x as i32 - y as i32).abs() < 40)
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| (*x as i32 - y as i32).abs() < 40)
 }
 
 #[test]
@@ -79,9 +97,17 @@ fn every_exif_orientation_is_turned_upright() {
     for (orientation, corners) in expected {
         let image = decode_image(&with_orientation(&jpeg, orientation), &limits()).unwrap();
         let rotated = orientation >= 5;
-        assert_eq!((image.width, image.height), if rotated { (48, 32) } else { (32, 48) });
+        assert_eq!(
+            (image.width, image.height),
+            if rotated { (48, 32) } else { (32, 48) }
+        );
         let (w, h) = (image.width - 4, image.height - 4);
-        let seen = [pixel(&image, 3, 3), pixel(&image, w, 3), pixel(&image, 3, h), pixel(&image, w, h)];
+        let seen = [
+            pixel(&image, 3, 3),
+            pixel(&image, w, 3),
+            pixel(&image, 3, h),
+            pixel(&image, w, h),
+        ];
         for (position, stored) in corners.iter().enumerate() {
             assert!(
                 close(seen[position], CORNERS[*stored]),
@@ -95,11 +121,23 @@ fn every_exif_orientation_is_turned_upright() {
 
 #[test]
 fn cmyk_jpeg_decodes_to_matching_rgb() {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cmyk.jpg")).unwrap();
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/cmyk.jpg"
+    ))
+    .unwrap();
     let image = decode_image(&bytes, &limits()).unwrap();
     assert_eq!((image.width, image.height), (32, 32));
-    assert!(close(pixel(&image, 4, 16), [220, 30, 30]), "{:?}", pixel(&image, 4, 16));
-    assert!(close(pixel(&image, 28, 16), [30, 30, 220]), "{:?}", pixel(&image, 28, 16));
+    assert!(
+        close(pixel(&image, 4, 16), [220, 30, 30]),
+        "{:?}",
+        pixel(&image, 4, 16)
+    );
+    assert!(
+        close(pixel(&image, 28, 16), [30, 30, 220]),
+        "{:?}",
+        pixel(&image, 28, 16)
+    );
 }
 
 #[test]
@@ -130,7 +168,10 @@ fn webp_decodes_and_sha256_is_of_input_bytes() {
 fn format_is_sniffed_from_bytes_not_name() {
     let png = encode_png(&quadrants());
     let jpeg = encode_jpeg(&quadrants());
-    assert_eq!(decode_image(&png, &limits()).unwrap().rgb, quadrants().into_raw());
+    assert_eq!(
+        decode_image(&png, &limits()).unwrap().rgb,
+        quadrants().into_raw()
+    );
     assert_eq!(decode_image(&jpeg, &limits()).unwrap().width, 32);
 }
 
@@ -141,7 +182,11 @@ fn huge_header_is_refused_before_decoding() {
     png[20..24].copy_from_slice(&30000u32.to_be_bytes());
     assert!(matches!(
         decode_image(&png, &limits()),
-        Err(InferError::ImageTooLarge { width: 30000, height: 30000, max_pixels: 50_000_000 })
+        Err(InferError::ImageTooLarge {
+            width: 30000,
+            height: 30000,
+            max_pixels: 50_000_000
+        })
     ));
 
     let mut jpeg = encode_jpeg(&quadrants());
@@ -150,24 +195,40 @@ fn huge_header_is_refused_before_decoding() {
     jpeg[sof + 7..sof + 9].copy_from_slice(&30000u16.to_be_bytes());
     assert!(matches!(
         decode_image(&jpeg, &limits()),
-        Err(InferError::ImageTooLarge { width: 30000, height: 30000, .. })
+        Err(InferError::ImageTooLarge {
+            width: 30000,
+            height: 30000,
+            ..
+        })
     ));
 }
 
 #[test]
 fn empty_unknown_truncated_and_corrupt_inputs_get_distinct_errors() {
-    assert!(matches!(decode_image(&[], &limits()), Err(InferError::EmptyImage)));
+    assert!(matches!(
+        decode_image(&[], &limits()),
+        Err(InferError::EmptyImage)
+    ));
     assert!(matches!(
         decode_image(b"plain text, not an image", &limits()),
         Err(InferError::UnsupportedFormat)
     ));
     let png = encode_png(&quadrants());
-    assert!(matches!(decode_image(&png[..png.len() / 2], &limits()), Err(InferError::CorruptImage(_))));
+    assert!(matches!(
+        decode_image(&png[..png.len() / 2], &limits()),
+        Err(InferError::CorruptImage(_))
+    ));
     let jpeg = encode_jpeg(&quadrants());
-    assert!(matches!(decode_image(&jpeg[..12], &limits()), Err(InferError::CorruptImage(_))));
+    assert!(matches!(
+        decode_image(&jpeg[..12], &limits()),
+        Err(InferError::CorruptImage(_))
+    ));
     let mut garbled = png.clone();
     for byte in garbled[40..].iter_mut() {
         *byte ^= 0x5A;
     }
-    assert!(matches!(decode_image(&garbled, &limits()), Err(InferError::CorruptImage(_))));
+    assert!(matches!(
+        decode_image(&garbled, &limits()),
+        Err(InferError::CorruptImage(_))
+    ));
 }

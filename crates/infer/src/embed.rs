@@ -53,11 +53,18 @@ impl OnnxEmbedder {
                 mean: entry.mean,
                 std: entry.std,
             },
-            state: Mutex::new(EmbedderSession { session, input: Vec::new() }),
+            state: Mutex::new(EmbedderSession {
+                session,
+                input: Vec::new(),
+            }),
         })
     }
 
-    fn embed_one(&self, state: &mut EmbedderSession, face: &AlignedFace) -> Result<Embedding, InferError> {
+    fn embed_one(
+        &self,
+        state: &mut EmbedderSession,
+        face: &AlignedFace,
+    ) -> Result<Embedding, InferError> {
         let name = self.model_id.as_str();
         let plane = ALIGNED_SIDE * ALIGNED_SIDE;
         if face.rgb.len() != plane * 3 {
@@ -85,12 +92,20 @@ impl OnnxEmbedder {
             state.input.as_slice(),
         ))
         .map_err(|e| InferError::onnx(name, e))?;
-        let outputs = state.session.run(ort::inputs![tensor]).map_err(|e| InferError::onnx(name, e))?;
+        let outputs = state
+            .session
+            .run(ort::inputs![tensor])
+            .map_err(|e| InferError::onnx(name, e))?;
         if outputs.len() == 0 {
             return Err(InferError::bad_output(name, "no outputs"));
         }
-        let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(|e| InferError::onnx(name, e))?;
-        Ok(Embedding::normalised(self.model_id.clone(), values.to_vec())?)
+        let (_, values) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| InferError::onnx(name, e))?;
+        Ok(Embedding::normalised(
+            self.model_id.clone(),
+            values.to_vec(),
+        )?)
     }
 }
 
@@ -100,7 +115,13 @@ impl FaceEmbedder for OnnxEmbedder {
     }
 
     fn embed(&self, faces: &[AlignedFace]) -> Result<Vec<Embedding>, InferError> {
-        let mut guard = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        faces.iter().map(|face| self.embed_one(&mut guard, face)).collect()
+        let mut guard = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        faces
+            .iter()
+            .map(|face| self.embed_one(&mut guard, face))
+            .collect()
     }
 }

@@ -75,7 +75,8 @@ impl Manifest {
     }
 
     pub fn parse(text: &str) -> Result<Self, InferError> {
-        let manifest: Self = toml::from_str(text).map_err(|e| InferError::Manifest(e.to_string()))?;
+        let manifest: Self =
+            toml::from_str(text).map_err(|e| InferError::Manifest(e.to_string()))?;
         for entry in &manifest.models {
             if entry.sha256.len() != 64 || hex::decode(&entry.sha256).is_err() {
                 return Err(InferError::Manifest(format!("{}: bad sha256", entry.name)));
@@ -107,11 +108,16 @@ impl Manifest {
 
 /// Streams `path` through sha256 and compares with `sha256` (hex).
 pub fn verify_file(path: &Path, sha256: &str) -> Result<(), InferError> {
-    let io_error = |source| InferError::Io { path: path.to_path_buf(), source };
+    let io_error = |source| InferError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(InferError::ModelMissing { path: path.to_path_buf() })
+            return Err(InferError::ModelMissing {
+                path: path.to_path_buf(),
+            })
         }
         Err(e) => return Err(io_error(e)),
     };
@@ -158,7 +164,10 @@ mod tests {
             assert!(manifest.get(name).is_ok(), "{name} missing");
         }
         assert_eq!(Manifest::builtin(), manifest);
-        assert!(matches!(manifest.get("nope"), Err(InferError::UnknownModel(_))));
+        assert!(matches!(
+            manifest.get("nope"),
+            Err(InferError::UnknownModel(_))
+        ));
         assert!(matches!(
             manifest.get_role("yunet", ModelRole::Recognizer),
             Err(InferError::WrongModelRole { .. })
@@ -178,7 +187,10 @@ mod tests {
         let path = models_dir().join(&entry.file);
         let mut wrong = entry.sha256.clone();
         wrong.replace_range(0..1, if wrong.starts_with('0') { "1" } else { "0" });
-        assert!(matches!(verify_file(&path, &wrong), Err(InferError::ChecksumMismatch { .. })));
+        assert!(matches!(
+            verify_file(&path, &wrong),
+            Err(InferError::ChecksumMismatch { .. })
+        ));
         assert!(matches!(
             verify_file(&models_dir().join("absent.onnx"), &entry.sha256),
             Err(InferError::ModelMissing { .. })

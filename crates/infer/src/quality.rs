@@ -46,7 +46,8 @@ impl FaceQuality {
         let sharpness = laplacian_variance(aligned);
         let size_term = (face_pixels / ALIGNED_SIDE as f32).clamp(0.0, 1.0);
         let sharpness_term = (sharpness / 100.0).clamp(0.0, 1.0);
-        let pose_term = (yaw_degrees.to_radians().cos() * pitch_degrees.to_radians().cos()).max(0.0);
+        let pose_term =
+            (yaw_degrees.to_radians().cos() * pitch_degrees.to_radians().cos()).max(0.0);
         let score = (face.score.clamp(0.0, 1.0) * size_term * sharpness_term * pose_term).sqrt();
         Self {
             face_pixels,
@@ -63,8 +64,14 @@ impl FaceQuality {
 /// the estimate does not depend on face size or in-plane rotation.
 pub fn head_pose_degrees(landmarks: &[[f32; 2]; 5]) -> (f32, f32) {
     let [left_eye, right_eye, nose, left_mouth, right_mouth] = *landmarks;
-    let eye_mid = [(left_eye[0] + right_eye[0]) * 0.5, (left_eye[1] + right_eye[1]) * 0.5];
-    let mouth_mid = [(left_mouth[0] + right_mouth[0]) * 0.5, (left_mouth[1] + right_mouth[1]) * 0.5];
+    let eye_mid = [
+        (left_eye[0] + right_eye[0]) * 0.5,
+        (left_eye[1] + right_eye[1]) * 0.5,
+    ];
+    let mouth_mid = [
+        (left_mouth[0] + right_mouth[0]) * 0.5,
+        (left_mouth[1] + right_mouth[1]) * 0.5,
+    ];
     let eye_axis = [right_eye[0] - left_eye[0], right_eye[1] - left_eye[1]];
     let inter_ocular = (eye_axis[0] * eye_axis[0] + eye_axis[1] * eye_axis[1]).sqrt();
     let down = [mouth_mid[0] - eye_mid[0], mouth_mid[1] - eye_mid[1]];
@@ -75,12 +82,18 @@ pub fn head_pose_degrees(landmarks: &[[f32; 2]; 5]) -> (f32, f32) {
     // The face's own frame: x along the eyes, y from the eyes to the mouth.
     let across = [eye_axis[0] / inter_ocular, eye_axis[1] / inter_ocular];
     let along = [down[0] / eye_to_mouth, down[1] / eye_to_mouth];
-    let centre = [(eye_mid[0] + mouth_mid[0]) * 0.5, (eye_mid[1] + mouth_mid[1]) * 0.5];
+    let centre = [
+        (eye_mid[0] + mouth_mid[0]) * 0.5,
+        (eye_mid[1] + mouth_mid[1]) * 0.5,
+    ];
     let nose_offset = [nose[0] - centre[0], nose[1] - centre[1]];
     let lateral = (nose_offset[0] * across[0] + nose_offset[1] * across[1]) / inter_ocular;
     let nose_from_eyes = [nose[0] - eye_mid[0], nose[1] - eye_mid[1]];
     let depth = (nose_from_eyes[0] * along[0] + nose_from_eyes[1] * along[1]) / eye_to_mouth;
-    let yaw = (lateral / NOSE_OFFSET_AT_FULL_TURN).clamp(-1.0, 1.0).asin().to_degrees();
+    let yaw = (lateral / NOSE_OFFSET_AT_FULL_TURN)
+        .clamp(-1.0, 1.0)
+        .asin()
+        .to_degrees();
     let pitch = ((depth - FRONTAL_NOSE_DEPTH_RATIO) / NOSE_SHIFT_AT_FULL_TILT)
         .clamp(-1.0, 1.0)
         .asin()
@@ -101,8 +114,11 @@ pub fn laplacian_variance(aligned: &AlignedFace) -> f32 {
     }
     let (mut sum, mut sum_squares, mut count) = (0f64, 0f64, 0f64);
     for y in 1..side - 1 {
-        let (above, row, below) =
-            (&gray[(y - 1) * side..y * side], &gray[y * side..(y + 1) * side], &gray[(y + 1) * side..(y + 2) * side]);
+        let (above, row, below) = (
+            &gray[(y - 1) * side..y * side],
+            &gray[y * side..(y + 1) * side],
+            &gray[(y + 1) * side..(y + 2) * side],
+        );
         for x in 1..side - 1 {
             let laplacian = (above[x] + below[x] + row[x - 1] + row[x + 1] - 4.0 * row[x]) as f64;
             sum += laplacian;
@@ -122,7 +138,9 @@ pub struct QualityGate {
 
 impl QualityGate {
     pub fn new(config: &QualityConfig) -> Self {
-        Self { config: config.clone() }
+        Self {
+            config: config.clone(),
+        }
     }
 
     /// What is wrong with the face; empty means usable.
@@ -169,12 +187,18 @@ mod tests {
 
     #[test]
     fn flat_crop_is_blurry_and_checkerboard_is_sharp() {
-        let flat = AlignedFace { rgb: vec![128; ALIGNED_SIDE * ALIGNED_SIDE * 3] };
+        let flat = AlignedFace {
+            rgb: vec![128; ALIGNED_SIDE * ALIGNED_SIDE * 3],
+        };
         assert_eq!(laplacian_variance(&flat), 0.0);
         let checker = AlignedFace {
             rgb: (0..ALIGNED_SIDE * ALIGNED_SIDE)
                 .flat_map(|i| {
-                    let v = if (i % ALIGNED_SIDE + i / ALIGNED_SIDE) % 2 == 0 { 0 } else { 255 };
+                    let v = if (i % ALIGNED_SIDE + i / ALIGNED_SIDE).is_multiple_of(2) {
+                        0
+                    } else {
+                        255
+                    };
                     [v, v, v]
                 })
                 .collect(),
@@ -194,10 +218,21 @@ mod tests {
             score: 0.9,
         };
         assert!(gate.check(&good).is_empty());
-        let bad = FaceQuality { face_pixels: 10.0, sharpness: 1.0, yaw_degrees: 80.0, detector_score: 0.1, ..good };
+        let bad = FaceQuality {
+            face_pixels: 10.0,
+            sharpness: 1.0,
+            yaw_degrees: 80.0,
+            detector_score: 0.1,
+            ..good
+        };
         assert_eq!(
             gate.check(&bad),
-            vec![QualityIssue::TooSmall, QualityIssue::Blurry, QualityIssue::PoseTooFar, QualityIssue::LowDetectorScore]
+            vec![
+                QualityIssue::TooSmall,
+                QualityIssue::Blurry,
+                QualityIssue::PoseTooFar,
+                QualityIssue::LowDetectorScore
+            ]
         );
     }
 }

@@ -16,13 +16,17 @@ static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
 
 /// The onnxruntime environment, loading the library on first call.
 pub fn environment(explicit_library: Option<&Path>) -> Result<Environment, InferError> {
-    let mut slot = ENVIRONMENT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut slot = ENVIRONMENT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(environment) = slot.as_ref() {
         return Ok(environment.clone());
     }
     let library = locate_library(explicit_library)?;
-    let load_error =
-        |message: String| InferError::RuntimeLoad { path: library.clone(), message };
+    let load_error = |message: String| InferError::RuntimeLoad {
+        path: library.clone(),
+        message,
+    };
     let builder = ort::init_from(&library).map_err(|e| load_error(e.to_string()))?;
     let environment = builder.build().map_err(|e| load_error(e.to_string()))?;
     tracing::info!(library = %library.display(), "onnxruntime loaded");
@@ -36,7 +40,9 @@ pub fn locate_library(explicit_library: Option<&Path>) -> Result<PathBuf, InferE
         if path.is_file() {
             return Ok(path.to_path_buf());
         }
-        return Err(InferError::RuntimeNotFound { searched: vec![path.to_path_buf()] });
+        return Err(InferError::RuntimeNotFound {
+            searched: vec![path.to_path_buf()],
+        });
     }
     let mut searched = Vec::new();
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
@@ -50,7 +56,10 @@ pub fn locate_library(explicit_library: Option<&Path>) -> Result<PathBuf, InferE
     if let Ok(current) = std::env::current_dir() {
         roots.push(current);
     }
-    if let Some(parent) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(parent) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         roots.push(parent);
     }
     for root in roots {
@@ -76,7 +85,9 @@ fn library_in_venv(venv: &Path) -> Option<PathBuf> {
             continue;
         }
         let capi = python.path().join("site-packages/onnxruntime/capi");
-        let Ok(entries) = std::fs::read_dir(&capi) else { continue };
+        let Ok(entries) = std::fs::read_dir(&capi) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with("libonnxruntime.so") || name.starts_with("libonnxruntime.dylib") {
@@ -98,9 +109,12 @@ pub fn open_session(
 ) -> Result<Session, InferError> {
     let error = |e: &dyn std::fmt::Display| InferError::onnx(model_name, e);
     let builder = Session::builder(environment).map_err(|e| error(&e))?;
-    let builder =
-        builder.with_optimization_level(GraphOptimizationLevel::All).map_err(|e| error(&e))?;
-    let mut builder = builder.with_intra_threads(intra_threads).map_err(|e| error(&e))?;
+    let builder = builder
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| error(&e))?;
+    let mut builder = builder
+        .with_intra_threads(intra_threads)
+        .map_err(|e| error(&e))?;
     builder.commit_from_file(path).map_err(|e| error(&e))
 }
 

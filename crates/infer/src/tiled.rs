@@ -34,7 +34,10 @@ pub fn tile_starts(length: u32, tile: u32, overlap_pixels: u32) -> Vec<u32> {
         return vec![0];
     }
     let step = tile.saturating_sub(overlap_pixels).max(1);
-    let mut starts: Vec<u32> = (0..).map(|i| i * step).take_while(|s| s + tile < length).collect();
+    let mut starts: Vec<u32> = (0..)
+        .map(|i| i * step)
+        .take_while(|s| s + tile < length)
+        .collect();
     starts.push(length - tile);
     starts
 }
@@ -52,8 +55,10 @@ fn half_size(image: RgbView<'_>) -> (u32, u32, Vec<u8>) {
     for (y, row) in out.chunks_exact_mut(width as usize * 3).enumerate() {
         let top = &image.rgb[2 * y * source_stride..(2 * y + 1) * source_stride];
         let bottom = &image.rgb[(2 * y + 1) * source_stride..(2 * y + 2) * source_stride];
-        for ((pixel, top_pair), bottom_pair) in
-            row.chunks_exact_mut(3).zip(top.chunks_exact(6)).zip(bottom.chunks_exact(6))
+        for ((pixel, top_pair), bottom_pair) in row
+            .chunks_exact_mut(3)
+            .zip(top.chunks_exact(6))
+            .zip(bottom.chunks_exact(6))
         {
             for channel in 0..3 {
                 let sum = top_pair[channel] as u16
@@ -84,7 +89,11 @@ pub fn detect_tiled(
     let mut tile_buffer = Vec::new();
     loop {
         let view = match &level_image {
-            Some((width, height, rgb)) => RgbView { width: *width, height: *height, rgb },
+            Some((width, height, rgb)) => RgbView {
+                width: *width,
+                height: *height,
+                rgb,
+            },
             None => image,
         };
         if view.width.max(view.height) <= tile {
@@ -98,9 +107,14 @@ pub fn detect_tiled(
                 tile_buffer.clear();
                 for y in y0..y0 + tile_height {
                     let start = y as usize * row_stride + x0 as usize * 3;
-                    tile_buffer.extend_from_slice(&view.rgb[start..start + tile_width as usize * 3]);
+                    tile_buffer
+                        .extend_from_slice(&view.rgb[start..start + tile_width as usize * 3]);
                 }
-                let tile_view = RgbView { width: tile_width, height: tile_height, rgb: &tile_buffer };
+                let tile_view = RgbView {
+                    width: tile_width,
+                    height: tile_height,
+                    rgb: &tile_buffer,
+                };
                 let internal_left = x0 > 0;
                 let internal_top = y0 > 0;
                 let internal_right = x0 + tile_width < view.width;
@@ -152,7 +166,11 @@ mod tests {
     #[test]
     fn half_size_averages_blocks() {
         let rgb: Vec<u8> = [[0u8, 0, 0], [4, 4, 4], [8, 8, 8], [12, 12, 12]].concat();
-        let (w, h, out) = half_size(RgbView { width: 2, height: 2, rgb: &rgb });
+        let (w, h, out) = half_size(RgbView {
+            width: 2,
+            height: 2,
+            rgb: &rgb,
+        });
         assert_eq!((w, h, out), (1, 1, vec![6, 6, 6]));
     }
 }

@@ -20,7 +20,8 @@ struct Pair {
 }
 
 fn reference_pairs() -> Vec<Pair> {
-    let text = std::fs::read_to_string(shared().join("data/lfw/reference_pair_scores.csv")).unwrap();
+    let text =
+        std::fs::read_to_string(shared().join("data/lfw/reference_pair_scores.csv")).unwrap();
     let rows: Vec<Pair> = text
         .lines()
         .skip(1)
@@ -66,7 +67,10 @@ fn lfw_pair_scores_match_python_reference_and_gate_accepts_lfw_faces() {
                 let [x, y] = f.bbox.center();
                 (x - 125.0).powi(2) + (y - 125.0).powi(2)
             };
-            let face = faces.iter().min_by(|a, b| distance(a).total_cmp(&distance(b))).unwrap();
+            let face = faces
+                .iter()
+                .min_by(|a, b| distance(a).total_cmp(&distance(b)))
+                .unwrap();
             let aligned = analyzer.align(&image, face);
             let (quality, issues) = analyzer.assess(face, &aligned);
             faces_seen += 1;
@@ -76,7 +80,10 @@ fn lfw_pair_scores_match_python_reference_and_gate_accepts_lfw_faces() {
                 *rejections.entry(format!("{issue:?}")).or_default() += 1;
             }
             assert!(gate.check(&quality).len() <= 4);
-            let w600k = analyzer.embed(std::slice::from_ref(&aligned)).unwrap().remove(0);
+            let w600k = analyzer
+                .embed(std::slice::from_ref(&aligned))
+                .unwrap()
+                .remove(0);
             let fr = fr_feature.embed(&[aligned]).unwrap().remove(0);
             embeddings.insert(name.clone(), (w600k, fr));
         }
@@ -103,7 +110,10 @@ fn lfw_pair_scores_match_python_reference_and_gate_accepts_lfw_faces() {
     assert!(mean_w600k <= 0.01, "w600k mean |dcos| {mean_w600k}");
     assert!(mean_fr <= 0.01, "fr_feature mean |dcos| {mean_fr}");
     assert!(acceptance >= 0.97, "quality gate accepts only {acceptance}");
-    assert!(frontal_share >= 0.8, "only {frontal_share} of LFW faces read as |yaw| < 20°");
+    assert!(
+        frontal_share >= 0.8,
+        "only {frontal_share} of LFW faces read as |yaw| < 20°"
+    );
 }
 
 #[test]
@@ -119,6 +129,9 @@ fn batch_embedding_equals_one_by_one() {
         assert_eq!(face.embedding.model().as_str(), "w600k_mbf_int8");
     }
     // Different people in one photo are not the same identity.
-    let cross = analyzed[0].embedding.cosine(&analyzed[1].embedding).unwrap();
+    let cross = analyzed[0]
+        .embedding
+        .cosine(&analyzed[1].embedding)
+        .unwrap();
     assert!(cross < 0.3, "two different women score {cross}");
 }

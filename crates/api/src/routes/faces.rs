@@ -62,8 +62,10 @@ pub async fn verify(
 ) -> Result<Json<VerifyReport>, ApiError> {
     let first = form.required_image("a")?;
     let second = form.required_image("b")?;
-    let report =
-        run_blocking(&state, move |service| service.verify(&first.bytes, &second.bytes)).await?;
+    let report = run_blocking(&state, move |service| {
+        service.verify(&first.bytes, &second.bytes)
+    })
+    .await?;
     metrics::counter!(VERIFICATIONS).increment(1);
     Ok(Json(report))
 }

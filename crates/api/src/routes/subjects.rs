@@ -30,8 +30,10 @@ pub async fn list_subjects(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Vec<SubjectView>>, ApiError> {
-    let subjects =
-        run_blocking(&state, move |service| service.list_subjects(page.offset, page.limit)).await?;
+    let subjects = run_blocking(&state, move |service| {
+        service.list_subjects(page.offset, page.limit)
+    })
+    .await?;
     Ok(Json(subjects))
 }
 
@@ -61,7 +63,11 @@ pub async fn create_subject(
     let notes = form.text("notes")?;
     let images = form.required_images("image")?;
     let report = enrol(&state, SubjectRef::ByName(name), notes, images).await?;
-    let status = if report.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if report.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(report)))
 }
 

@@ -45,7 +45,10 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     record_gallery_size(state.service().gallery_templates());
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.prometheus().render())
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.prometheus().render(),
+    )
 }
 
 /// This document.

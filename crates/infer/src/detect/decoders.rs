@@ -21,11 +21,16 @@ fn output<'o>(
             return Err(InferError::bad_output(model, format!("no output #{index}")))
         }
     };
-    let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| InferError::onnx(model, e))?;
+    let (_, data) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| InferError::onnx(model, e))?;
     if data.len() != expected_len {
         return Err(InferError::bad_output(
             model,
-            format!("output {key:?} has {} values, expected {expected_len}", data.len()),
+            format!(
+                "output {key:?} has {} values, expected {expected_len}",
+                data.len()
+            ),
         ));
     }
     Ok(data)
@@ -92,11 +97,30 @@ pub(super) fn yunet(
     for stride in STRIDES {
         let cells_per_row = side / stride;
         let cells = cells_per_row * cells_per_row;
-        let classes = output(model, outputs, OutputKey::Name(&format!("cls_{stride}")), cells)?;
-        let objectness = output(model, outputs, OutputKey::Name(&format!("obj_{stride}")), cells)?;
-        let boxes = output(model, outputs, OutputKey::Name(&format!("bbox_{stride}")), cells * 4)?;
-        let keypoints =
-            output(model, outputs, OutputKey::Name(&format!("kps_{stride}")), cells * 10)?;
+        let classes = output(
+            model,
+            outputs,
+            OutputKey::Name(&format!("cls_{stride}")),
+            cells,
+        )?;
+        let objectness = output(
+            model,
+            outputs,
+            OutputKey::Name(&format!("obj_{stride}")),
+            cells,
+        )?;
+        let boxes = output(
+            model,
+            outputs,
+            OutputKey::Name(&format!("bbox_{stride}")),
+            cells * 4,
+        )?;
+        let keypoints = output(
+            model,
+            outputs,
+            OutputKey::Name(&format!("kps_{stride}")),
+            cells * 10,
+        )?;
         let s = stride as f32;
         for cell in 0..cells {
             let score = (classes[cell].clamp(0.0, 1.0) * objectness[cell].clamp(0.0, 1.0)).sqrt();
@@ -113,7 +137,10 @@ pub(super) fn yunet(
             let points = &keypoints[cell * 10..cell * 10 + 10];
             let mut landmarks = [[0f32; 2]; 5];
             for (index, landmark) in landmarks.iter_mut().enumerate() {
-                *landmark = [(column + points[index * 2]) * s, (row + points[index * 2 + 1]) * s];
+                *landmark = [
+                    (column + points[index * 2]) * s,
+                    (row + points[index * 2 + 1]) * s,
+                ];
             }
             faces.push(DetectedFace {
                 bbox: BoundingBox {

@@ -89,7 +89,11 @@ pub struct RgbView<'a> {
 
 impl<'a> From<&'a DecodedImage> for RgbView<'a> {
     fn from(image: &'a DecodedImage) -> Self {
-        RgbView { width: image.width, height: image.height, rgb: &image.rgb }
+        RgbView {
+            width: image.width,
+            height: image.height,
+            rgb: &image.rgb,
+        }
     }
 }
 
@@ -113,7 +117,11 @@ pub trait FaceDetector: Send + Sync {
         threshold: f32,
     ) -> Result<Vec<DetectedFace>, InferError>;
 
-    fn detect(&self, image: &DecodedImage, threshold: f32) -> Result<Vec<DetectedFace>, InferError> {
+    fn detect(
+        &self,
+        image: &DecodedImage,
+        threshold: f32,
+    ) -> Result<Vec<DetectedFace>, InferError> {
         self.detect_view(image.into(), self.default_input_pixels(), threshold)
     }
 }
@@ -169,7 +177,12 @@ impl OnnxDetector {
             Some(pixels) if entry.dynamic_input => pixels,
             _ => entry.input_pixels,
         };
-        check_input_pixels(&entry.name, entry.dynamic_input, entry.input_pixels, default_input_pixels)?;
+        check_input_pixels(
+            &entry.name,
+            entry.dynamic_input,
+            entry.input_pixels,
+            default_input_pixels,
+        )?;
         let path = models_dir.join(&entry.file);
         crate::manifest::verify_file(&path, &entry.sha256)?;
         let session = crate::runtime::open_session(environment, &entry.name, &path, intra_threads)?;
@@ -183,8 +196,15 @@ impl OnnxDetector {
                 mean: entry.mean,
                 std: entry.std,
             },
-            nms_iou: if family == DetectorFamily::YuNet { 0.3 } else { 0.4 },
-            state: Mutex::new(DetectorSession { session, input: Vec::new() }),
+            nms_iou: if family == DetectorFamily::YuNet {
+                0.3
+            } else {
+                0.4
+            },
+            state: Mutex::new(DetectorSession {
+                session,
+                input: Vec::new(),
+            }),
         })
     }
 
@@ -194,13 +214,18 @@ impl OnnxDetector {
     }
 }
 
-fn check_input_pixels(name: &str, dynamic: bool, fixed: u32, requested: u32) -> Result<(), InferError> {
+fn check_input_pixels(
+    name: &str,
+    dynamic: bool,
+    fixed: u32,
+    requested: u32,
+) -> Result<(), InferError> {
     if !dynamic && requested != fixed {
         return Err(InferError::InvalidSetting(format!(
             "detector {name} takes only {fixed}x{fixed} input, not {requested}"
         )));
     }
-    if requested < 32 || requested % 32 != 0 {
+    if requested < 32 || !requested.is_multiple_of(32) {
         return Err(InferError::InvalidSetting(format!(
             "detector input {requested} must be a multiple of 32"
         )));
@@ -227,11 +252,21 @@ impl FaceDetector for OnnxDetector {
         input_pixels: u32,
         threshold: f32,
     ) -> Result<Vec<DetectedFace>, InferError> {
-        check_input_pixels(&self.name, self.dynamic_input, self.default_input_pixels, input_pixels)?;
+        check_input_pixels(
+            &self.name,
+            self.dynamic_input,
+            self.default_input_pixels,
+            input_pixels,
+        )?;
         if image.rgb.len() != image.width as usize * image.height as usize * 3 || image.width == 0 {
-            return Err(InferError::InvalidSetting("image buffer does not match its size".into()));
+            return Err(InferError::InvalidSetting(
+                "image buffer does not match its size".into(),
+            ));
         }
-        let mut guard = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let state = &mut *guard;
         let scale = preprocess::letterbox_into(
             image.rgb,
@@ -244,8 +279,10 @@ impl FaceDetector for OnnxDetector {
         let side = input_pixels as usize;
         let tensor = TensorRef::from_array_view(([1usize, 3, side, side], state.input.as_slice()))
             .map_err(|e| InferError::onnx(&self.name, e))?;
-        let outputs =
-            state.session.run(ort::inputs![tensor]).map_err(|e| InferError::onnx(&self.name, e))?;
+        let outputs = state
+            .session
+            .run(ort::inputs![tensor])
+            .map_err(|e| InferError::onnx(&self.name, e))?;
         let mut faces = match self.family {
             DetectorFamily::Scrfd => decoders::scrfd(&self.name, &outputs, side, threshold)?,
             DetectorFamily::YuNet => decoders::yunet(&self.name, &outputs, side, threshold)?,
@@ -289,7 +326,12 @@ mod tests {
 
     fn face(x: f32, score: f32) -> DetectedFace {
         DetectedFace {
-            bbox: BoundingBox { x1: x, y1: 0.0, x2: x + 10.0, y2: 10.0 },
+            bbox: BoundingBox {
+                x1: x,
+                y1: 0.0,
+                x2: x + 10.0,
+                y2: 10.0,
+            },
             score,
             landmarks: [[0.0; 2]; 5],
         }
@@ -297,7 +339,8 @@ mod tests {
 
     #[test]
     fn nms_keeps_best_of_overlapping_and_all_disjoint() {
-        let kept = non_maximum_suppression(vec![face(0.0, 0.6), face(1.0, 0.9), face(50.0, 0.7)], 0.4);
+        let kept =
+            non_maximum_suppression(vec![face(0.0, 0.6), face(1.0, 0.9), face(50.0, 0.7)], 0.4);
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].score, 0.9);
         assert_eq!(kept[1].score, 0.7);

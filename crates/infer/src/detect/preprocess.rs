@@ -99,7 +99,11 @@ fn sample_positions(source_len: usize, destination_len: usize) -> Vec<Sample> {
         .map(|destination| {
             let position = ((destination as f32 + 0.5) * ratio - 0.5).max(0.0);
             let first = (position.floor() as usize).min(last);
-            let fraction = if first >= last { 0.0 } else { position - first as f32 };
+            let fraction = if first >= last {
+                0.0
+            } else {
+                position - first as f32
+            };
             Sample {
                 first,
                 second: (first + 1).min(last),
@@ -137,8 +141,11 @@ mod tests {
     #[test]
     fn bgr_order_swaps_planes() {
         let rgb = vec![10u8, 20, 30];
-        let normalisation =
-            Normalisation { channel_order: ChannelOrder::Bgr, mean: [0.0; 3], std: [1.0; 3] };
+        let normalisation = Normalisation {
+            channel_order: ChannelOrder::Bgr,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        };
         let mut tensor = Vec::new();
         letterbox_into(&rgb, 1, 1, 1, &normalisation, &mut tensor);
         assert_eq!(tensor, vec![30.0, 20.0, 10.0]);
