@@ -87,14 +87,15 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(system::route_not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
-        // Layers run bottom-up on the way in: trace, then the declared-length check, then the
-        // streaming limit, then metrics (inside, so it sees the matched route).
-        .layer(axum::middleware::from_fn(metrics::track_requests))
+        // The last layer added sees the request first: trace, metrics (so refused uploads are
+        // counted too), the declared-length check, then the streaming limit. `Router::layer`
+        // wraps each route, so the metrics layer still sees the matched route.
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
         .layer(axum::middleware::from_fn_with_state(
             upload_limit,
             refuse_oversized_bodies,
         ))
+        .layer(axum::middleware::from_fn(metrics::track_requests))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -12,7 +12,10 @@ async fn broken_images_are_refused_with_their_own_codes() {
     let server = start_server().await;
     let photo = lfw_photo("Tony_Blair", 1);
     // Cut where the scan should start: the header parses, the pixels are absent.
-    let start_of_scan = photo.windows(2).position(|pair| pair == [0xFF, 0xDA]).unwrap();
+    let start_of_scan = photo
+        .windows(2)
+        .position(|pair| pair == [0xFF, 0xDA])
+        .unwrap();
     let truncated = photo[..start_of_scan].to_vec();
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
         (

@@ -78,6 +78,12 @@ async fn metrics_count_requests_per_route_and_status_and_service_events() {
         .await;
     assert_eq!(detected.status(), StatusCode::OK);
 
+    let small_limit = start_server_with_limit(1024).await;
+    let refused = small_limit
+        .post_form("/v1/detect", image_form(vec![0; 4096], "big.jpg"))
+        .await;
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
     let response = server.get("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
@@ -96,6 +102,13 @@ async fn metrics_count_requests_per_route_and_status_and_service_events() {
         has_line(
             "vigil_http_requests_total",
             &["route=\"/v1/subjects/{id}\"", "status=\"404\""]
+        ),
+        "{text}"
+    );
+    assert!(
+        has_line(
+            "vigil_http_requests_total",
+            &["route=\"/v1/detect\"", "status=\"413\""]
         ),
         "{text}"
     );

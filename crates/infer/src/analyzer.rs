@@ -195,3 +195,35 @@ impl FaceAnalyzer {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn analyzer_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<FaceAnalyzer>();
+    }
+
+    #[test]
+    fn unknown_or_miscast_models_are_refused_before_loading() {
+        let settings = |detector: &str, recognizer: &str| AnalyzerSettings {
+            models_dir: PathBuf::from("/nonexistent"),
+            detector: detector.into(),
+            recognizer: recognizer.into(),
+            threads: 1,
+            pipeline: PipelineConfig::default(),
+            quality: QualityConfig::default(),
+            onnxruntime_library: None,
+        };
+        assert!(matches!(
+            FaceAnalyzer::new(settings("nope", "w600k_mbf_int8")),
+            Err(InferError::UnknownModel(_))
+        ));
+        assert!(matches!(
+            FaceAnalyzer::new(settings("fr_feature", "w600k_mbf_int8")),
+            Err(InferError::WrongModelRole { .. })
+        ));
+    }
+}
