@@ -6,6 +6,10 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// `VIGIL_*` variables that are not configuration keys: the config file's path, the log
+/// filter, and the shared data folder used by tests, the demo and the benchmarks.
+pub const NOT_CONFIG_VARIABLES: &[&str] = &["CONFIG", "LOG", "SHARED_DIR"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]

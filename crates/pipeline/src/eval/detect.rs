@@ -68,7 +68,10 @@ pub fn match_boxes(truth: &[[f32; 4]], detected: &[[f32; 4]]) -> (Vec<f32>, usiz
     (matched, detected_used.iter().filter(|u| !**u).count())
 }
 
-pub fn load_ground_truth(folder: &Path) -> Result<Vec<(String, Vec<[f32; 4]>)>, ServiceError> {
+/// Reference boxes (x1, y1, x2, y2) per photo file name.
+pub type GroundTruth = Vec<(String, Vec<[f32; 4]>)>;
+
+pub fn load_ground_truth(folder: &Path) -> Result<GroundTruth, ServiceError> {
     let path = folder.join("reference_detections.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|source| ServiceError::Io { path: path.display().to_string(), source })?;

@@ -1,0 +1,158 @@
+//! The `vigil` binary driven as a user would, on real models and LFW photos.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn lfw(name: &str, number: u32) -> PathBuf {
+    shared().join(format!("data/lfw/lfw-deepfunneled/{name}/{name}_{number:04}.jpg"))
+}
+
+/// A vigil command with its own data folder and the shared models.
+fn vigil(data: &Path, models: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    command
+        .env("VIGIL_DATA_DIR", data)
+        .env("VIGIL_MODELS_DIR", models)
+        .env("VIGIL_SHARED_DIR", shared())
+        .env_remove("VIGIL_CONFIG");
+    command
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[test]
+fn models_install_from_a_folder_and_a_corrupted_file_fails_verification() {
+    let directory = tempfile::tempdir().unwrap();
+    let models = directory.path().join("models");
+    let output = vigil(directory.path(), &models)
+        .args(["models", "fetch", "--from"])
+        .arg(shared().join("models"))
+        .args(["scrfd_500m", "w600k_mbf_int8"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let verify = vigil(directory.path(), &models).args(["models", "verify"]).output().unwrap();
+    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(text(&verify).contains("scrfd_500m         ok"));
+
+    let mut bytes = std::fs::read(models.join("det_500m.onnx")).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(models.join("det_500m.onnx"), bytes).unwrap();
+    let verify = vigil(directory.path(), &models).args(["models", "verify"]).output().unwrap();
+    assert!(!verify.status.success());
+    assert!(text(&verify).contains("scrfd_500m         BAD"));
+
+    // a source folder holding a wrong file is refused and installs nothing under the name
+    let wrong = directory.path().join("wrong");
+    std::fs::create_dir_all(&wrong).unwrap();
+    std::fs::write(wrong.join("face_detection_yunet_2023mar.onnx"), b"not a model").unwrap();
+    let fetch = vigil(directory.path(), &models)
+        .args(["models", "fetch", "yunet", "--from"])
+        .arg(&wrong)
+        .output()
+        .unwrap();
+    assert!(!fetch.status.success());
+    assert!(!models.join("face_detection_yunet_2023mar.onnx").exists());
+}
+
+#[test]
+fn models_list_flags_non_commercial_licences() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = vigil(directory.path(), &shared().join("models")).args(["models", "list"]).output().unwrap();
+    assert!(output.status.success());
+    let listing = text(&output);
+    let line = listing.lines().find(|l| l.starts_with("w600k_mbf_int8")).unwrap();
+    assert!(line.contains("NON-COMM."), "{line}");
+    let line = listing.lines().find(|l| l.starts_with("yunet ")).unwrap();
+    assert!(!line.contains("NON-COMM."), "{line}");
+}
+
+#[test]
+fn enrolling_a_folder_skips_bad_files_and_identify_names_the_person() {
+    let directory = tempfile::tempdir().unwrap();
+    let models = shared().join("models");
+    let photos = directory.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for n in 1..=3 {
+        std::fs::copy(lfw("Colin_Powell", n), photos.join(format!("colin_{n}.jpg"))).unwrap();
+    }
+    std::fs::write(photos.join("broken.jpg"), b"this is not a jpeg").unwrap();
+    std::fs::write(photos.join("empty.png"), b"").unwrap();
+
+    let output = vigil(directory.path(), &models)
+        .args(["enroll", "--subject", "Colin Powell"])
+        .arg(&photos)
+        .output()
+        .unwrap();
+    let printed = text(&output);
+    assert!(output.status.success(), "{printed}");
+    assert!(printed.contains("3 template(s) enrolled, 2 file(s) skipped"), "{printed}");
+    assert!(printed.contains("skipped") && printed.contains("broken.jpg"), "{printed}");
+
+    let output = vigil(directory.path(), &models).arg("identify").arg(lfw("Colin_Powell", 7)).output().unwrap();
+    let printed = text(&output);
+    assert!(output.status.success(), "{printed}");
+    assert!(printed.contains("1. Colin Powell"), "{printed}");
+    assert!(printed.contains("false-match rate"), "{printed}");
+
+    let output = vigil(directory.path(), &models).args(["subjects", "list", "--json"]).output().unwrap();
+    let subjects: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(subjects[0]["name"], "Colin Powell");
+    assert_eq!(subjects[0]["template_count"], 3);
+
+    let output = vigil(directory.path(), &models).args(["subjects", "delete", "Colin Powell"]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let output = vigil(directory.path(), &models).arg("identify").arg(lfw("Colin_Powell", 7)).output().unwrap();
+    assert!(text(&output).contains("no candidate"), "{}", text(&output));
+}
+
+#[test]
+fn an_enrolment_where_every_file_fails_stores_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    let models = shared().join("models");
+    let bad = directory.path().join("bad.jpg");
+    std::fs::write(&bad, b"garbage").unwrap();
+    let output = vigil(directory.path(), &models)
+        .args(["enroll", "--subject", "Nobody"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(text(&output).contains("nothing was stored"), "{}", text(&output));
+    let output = vigil(directory.path(), &models).args(["subjects", "list", "--json"]).output().unwrap();
+    let subjects: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(subjects.as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn verify_reports_same_person_with_a_false_match_rate() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = vigil(directory.path(), &shared().join("models"))
+        .args(["verify", "--json"])
+        .arg(lfw("Serena_Williams", 1))
+        .arg(lfw("Serena_Williams", 3))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["same_person"], true);
+    assert!(report["false_match_rate"].as_f64().unwrap() < 1e-5);
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_clear_message() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = vigil(directory.path(), &shared().join("models"))
+        .env("VIGIL_MATCHING__FALSE_MATCH_RATE", "3")
+        .args(["subjects", "list"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(text(&output).contains("false_match_rate"), "{}", text(&output));
+}
