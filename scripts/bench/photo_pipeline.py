@@ -117,6 +117,9 @@ def main():
     parser.add_argument("--detector-size", type=int, default=640)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--adaptive-min", type=int, default=0,
+                        help="dynamic-input detectors: run at the image's longer side rounded up to 32, "
+                             "at least this, at most --detector-size (as vigil does); 0 = always --detector-size")
     parser.add_argument("--list", required=True, help="file with one image path per line")
     args = parser.parse_args()
     files = {"scrfd_2.5g": "det_2.5g.onnx", "scrfd_500m": "det_500m.onnx",
@@ -133,7 +136,11 @@ def main():
         t0 = time.perf_counter()
         image = cv2.imread(path, cv2.IMREAD_COLOR)
         t1 = time.perf_counter()
-        boxes, scores, points = detect(detector, image, args.detector_size, args.threshold)
+        size = args.detector_size
+        if args.adaptive_min and args.detector != "yunet":
+            longer = -(-max(image.shape[:2]) // 32) * 32
+            size = min(max(longer, args.adaptive_min), max(args.detector_size, args.adaptive_min))
+        boxes, scores, points = detect(detector, image, size, args.threshold)
         t2 = time.perf_counter()
         crops = []
         for p in points:

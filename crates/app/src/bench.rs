@@ -110,8 +110,9 @@ fn pipeline(context: &Context, count: usize, threads: usize, no_peer: bool) -> a
             "--detector".into(), analyzer.detector_name().to_string(),
             "--recognizer".into(), analyzer.recognizer_name().to_string(),
             "--detector-size".into(), config.pipeline.detector_input_pixels.to_string(),
-            "--threshold".into(), config.pipeline.detection_threshold.to_string(),
+            "--threshold".into(), analyzer.detection_threshold().to_string(),
             "--threads".into(), threads.to_string(),
+            "--adaptive-min".into(), vigil_infer::analyzer::MIN_ADAPTIVE_INPUT_PIXELS.to_string(),
             "--list".into(), list.display().to_string(),
         ],
     );

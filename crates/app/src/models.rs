@@ -135,6 +135,9 @@ fn install_from_folder(entry: &ModelEntry, source: &Path, target: &Path) -> anyh
 }
 
 fn download(entry: &ModelEntry, target: &Path) -> anyhow::Result<()> {
+    if let Some(reason) = &entry.download_unavailable {
+        bail!("{reason}");
+    }
     eprintln!("{:<18} downloading {}", entry.name, entry.upstream_url);
     let response = ureq::get(&entry.upstream_url)
         .timeout(std::time::Duration::from_secs(600))

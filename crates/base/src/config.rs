@@ -48,11 +48,13 @@ pub struct PipelineConfig {
     pub recognizer: String,
     /// Square network input for detectors with dynamic input; images larger than this are tiled.
     pub detector_input_pixels: u32,
-    /// Minimum detector confidence for a box to count as a face.
-    pub detection_threshold: f32,
+    /// Minimum detector confidence for a box to count as a face; unset = the detector's
+    /// recommended threshold from the model manifest.
+    pub detection_threshold: Option<f32>,
     /// Overlap between neighbouring tiles, as a fraction of the tile side.
     pub tile_overlap: f32,
-    /// Images whose longer side exceeds this many multiples of the detector input are tiled.
+    /// Images whose longer side exceeds this many multiples of the detector input are tiled
+    /// (4 × 640: photos up to 2560 px are found whole in one pass, see docs/design/001).
     pub tile_above_factor: f32,
 }
 
@@ -112,9 +114,9 @@ impl Default for PipelineConfig {
             detector: "scrfd_2.5g".into(),
             recognizer: "w600k_mbf_int8".into(),
             detector_input_pixels: 640,
-            detection_threshold: 0.5,
+            detection_threshold: None,
             tile_overlap: 0.25,
-            tile_above_factor: 2.0,
+            tile_above_factor: 4.0,
         }
     }
 }

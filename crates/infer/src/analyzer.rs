@@ -59,6 +59,12 @@ impl AnalyzedFace {
     }
 }
 
+/// Threshold for a detector whose manifest entry recommends none.
+pub const DEFAULT_DETECTION_THRESHOLD: f32 = 0.5;
+
+/// Smallest network side for adaptive (per-image) input sizes.
+pub const MIN_ADAPTIVE_INPUT_PIXELS: u32 = 320;
+
 pub struct FaceAnalyzer {
     detector: OnnxDetector,
     embedder: OnnxEmbedder,
@@ -95,7 +101,11 @@ impl FaceAnalyzer {
             detector,
             embedder,
             tiling,
-            detection_threshold: settings.pipeline.detection_threshold,
+            detection_threshold: settings
+                .pipeline
+                .detection_threshold
+                .or(detector_entry.score_threshold)
+                .unwrap_or(DEFAULT_DETECTION_THRESHOLD),
             quality_gate: QualityGate::new(&settings.quality),
         })
     }
@@ -126,12 +136,28 @@ impl FaceAnalyzer {
                 self.detection_threshold,
             )
         } else {
-            self.detector.detect_view(
-                image.into(),
-                self.tiling.input_pixels,
-                self.detection_threshold,
-            )
+            let input_pixels = self.untiled_input_pixels(image.width, image.height);
+            self.detector
+                .detect_view(image.into(), input_pixels, self.detection_threshold)
         }
+    }
+
+    /// Network side for an untiled pass. A dynamic-input detector runs at the image's own
+    /// scale (its longer side rounded up to a multiple of 32, at least
+    /// `MIN_ADAPTIVE_INPUT_PIXELS` so small faces in small images still reach the detector's
+    /// smallest anchors), capped by the configured input: upscaling a 250-pixel photo to 640
+    /// adds no detail and costs six times the compute.
+    pub fn untiled_input_pixels(&self, width: u32, height: u32) -> u32 {
+        if !self.detector.dynamic_input() {
+            return self.tiling.input_pixels;
+        }
+        let longer = width.max(height).div_ceil(32) * 32;
+        longer.clamp(MIN_ADAPTIVE_INPUT_PIXELS, self.tiling.input_pixels.max(MIN_ADAPTIVE_INPUT_PIXELS))
+    }
+
+    /// The score threshold in use (configured, or the detector's recommended one).
+    pub fn detection_threshold(&self) -> f32 {
+        self.detection_threshold
     }
 
     /// One untiled pass at `input_pixels` and `threshold` (reproduces reference pipelines).

@@ -46,6 +46,12 @@ pub struct ModelEntry {
     /// Member of the archive at `upstream_url` holding the file, when it is an archive.
     #[serde(default)]
     pub archive_member: Option<String>,
+    /// Recommended detector score threshold (see shared/models/MANIFEST.md).
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    /// Why `upstream_url` cannot be downloaded as this exact file, when it cannot.
+    #[serde(default)]
+    pub download_unavailable: Option<String>,
     /// Provenance in words: where the staged copy came from and how it was checked.
     pub source: String,
     pub sha256: String,
