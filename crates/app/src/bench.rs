@@ -13,10 +13,18 @@ use vigil_pipeline::lfw::LfwDataset;
 
 pub fn run(context: &Context, command: BenchCommand) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Pipeline { images, threads, no_peer } => pipeline(context, images, threads, no_peer),
-        BenchCommand::Search { rows, threads, queries, k, no_peer } => {
-            search(context, &rows, threads, queries, k, no_peer)
-        }
+        BenchCommand::Pipeline {
+            images,
+            threads,
+            no_peer,
+        } => pipeline(context, images, threads, no_peer),
+        BenchCommand::Search {
+            rows,
+            threads,
+            queries,
+            k,
+            no_peer,
+        } => search(context, &rows, threads, queries, k, no_peer),
     }
 }
 
@@ -41,10 +49,17 @@ fn run_peer(script: &str, args: &[String]) -> anyhow::Result<serde_json::Value> 
         .output()
         .with_context(|| format!("running {script}"))?;
     if !output.status.success() {
-        bail!("{script} failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "{script} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("");
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or("");
     serde_json::from_str(last).with_context(|| format!("parsing {script} output: {stdout}"))
 }
 
@@ -75,12 +90,18 @@ fn pipeline(context: &Context, count: usize, threads: usize, no_peer: bool) -> a
         let t1 = Instant::now();
         let detections = analyzer.detect(&image)?;
         let t2 = Instant::now();
-        let aligned: Vec<_> = detections.iter().map(|d| analyzer.align(&image, d)).collect();
+        let aligned: Vec<_> = detections
+            .iter()
+            .map(|d| analyzer.align(&image, d))
+            .collect();
         let t3 = Instant::now();
         let embeddings = analyzer.embed(&aligned)?;
         let t4 = Instant::now();
         faces += embeddings.len();
-        for (i, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4)].into_iter().enumerate() {
+        for (i, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4)]
+            .into_iter()
+            .enumerate()
+        {
             stage_seconds[i] += (b - a).as_secs_f64();
         }
     }
@@ -94,26 +115,50 @@ fn pipeline(context: &Context, count: usize, threads: usize, no_peer: bool) -> a
             "align": 1000.0 * stage_seconds[2] / n, "embed": 1000.0 * stage_seconds[3] / n,
         },
     });
-    println!("detector {} @{}, recognizer {}, {} LFW images, {threads} threads",
-        analyzer.detector_name(), config.pipeline.detector_input_pixels, analyzer.recognizer_name(), files.len());
+    println!(
+        "detector {} @{}, recognizer {}, {} LFW images, {threads} threads",
+        analyzer.detector_name(),
+        config.pipeline.detector_input_pixels,
+        analyzer.recognizer_name(),
+        files.len()
+    );
     print_pipeline_row("vigil (Rust)", &ours);
     if no_peer {
         return Ok(());
     }
     let list = std::env::temp_dir().join(format!("vigil-bench-{}.txt", std::process::id()));
-    std::fs::write(&list, files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join("\n"))?;
-    let models = context.config.models_dir.canonicalize().unwrap_or(context.config.models_dir.clone());
+    std::fs::write(
+        &list,
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )?;
+    let models = context
+        .config
+        .models_dir
+        .canonicalize()
+        .unwrap_or(context.config.models_dir.clone());
     let peer = run_peer(
         "scripts/bench/photo_pipeline.py",
         &[
-            "--models".into(), models.display().to_string(),
-            "--detector".into(), analyzer.detector_name().to_string(),
-            "--recognizer".into(), analyzer.recognizer_name().to_string(),
-            "--detector-size".into(), config.pipeline.detector_input_pixels.to_string(),
-            "--threshold".into(), analyzer.detection_threshold().to_string(),
-            "--threads".into(), threads.to_string(),
-            "--adaptive-min".into(), vigil_infer::analyzer::MIN_ADAPTIVE_INPUT_PIXELS.to_string(),
-            "--list".into(), list.display().to_string(),
+            "--models".into(),
+            models.display().to_string(),
+            "--detector".into(),
+            analyzer.detector_name().to_string(),
+            "--recognizer".into(),
+            analyzer.recognizer_name().to_string(),
+            "--detector-size".into(),
+            config.pipeline.detector_input_pixels.to_string(),
+            "--threshold".into(),
+            analyzer.detection_threshold().to_string(),
+            "--threads".into(),
+            threads.to_string(),
+            "--adaptive-min".into(),
+            vigil_infer::analyzer::MIN_ADAPTIVE_INPUT_PIXELS.to_string(),
+            "--list".into(),
+            list.display().to_string(),
         ],
     );
     let _ = std::fs::remove_file(&list);
@@ -121,7 +166,10 @@ fn pipeline(context: &Context, count: usize, threads: usize, no_peer: bool) -> a
     print_pipeline_row("python ort+opencv", &peer);
     let ratio = ours["images_per_second"].as_f64().unwrap_or(0.0)
         / peer["images_per_second"].as_f64().unwrap_or(f64::NAN);
-    println!("ratio vigil / python: {ratio:.2}x ({})", peer["peer"].as_str().unwrap_or(""));
+    println!(
+        "ratio vigil / python: {ratio:.2}x ({})",
+        peer["peer"].as_str().unwrap_or("")
+    );
     Ok(())
 }
 
@@ -170,9 +218,12 @@ fn search(
             "scripts/bench/faiss_flat.py",
             &[
                 scratch.display().to_string(),
-                "--threads".into(), threads.to_string(),
-                "--k".into(), k.to_string(),
-                "--batch-sizes".into(), "1,64,256".into(),
+                "--threads".into(),
+                threads.to_string(),
+                "--k".into(),
+                k.to_string(),
+                "--batch-sizes".into(),
+                "1,64,256".into(),
             ],
         )?;
         println!("  faiss: {peer}");

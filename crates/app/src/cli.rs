@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "vigil", version, about = "Accountable face search: enrol, identify, verify, evaluate")]
+#[command(
+    name = "vigil",
+    version,
+    about = "Accountable face search: enrol, identify, verify, evaluate"
+)]
 pub struct Cli {
     /// TOML configuration file; `VIGIL_*` environment variables override it.
     #[arg(long, short, global = true, env = "VIGIL_CONFIG")]

@@ -36,7 +36,9 @@ impl Context {
     }
 
     pub fn decode_limits(&self) -> DecodeLimits {
-        DecodeLimits { max_pixels: self.config.server.max_image_pixels, ..DecodeLimits::default() }
+        DecodeLimits {
+            max_pixels: self.config.server.max_image_pixels,
+        }
     }
 
     /// An analyzer with the configured detector and the given (or configured) recognizer.
@@ -110,7 +112,10 @@ pub fn shared_dir() -> anyhow::Result<PathBuf> {
     let root = repository_root().context("cannot find the repository root")?;
     let shared = root.join("..").join("shared");
     if !shared.is_dir() {
-        bail!("no shared data folder at {} (set VIGIL_SHARED_DIR)", shared.display());
+        bail!(
+            "no shared data folder at {} (set VIGIL_SHARED_DIR)",
+            shared.display()
+        );
     }
     Ok(shared)
 }

@@ -16,8 +16,10 @@ pub fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
     let dataset = LfwDataset::new(lfw_dir(args.lfw.as_deref())?)?;
     let identities = dataset.identities()?;
     let needed = args.photos_per_subject + args.probes_per_subject;
-    let mut ranked: Vec<(&String, &Vec<LfwImage>)> =
-        identities.iter().filter(|(_, images)| images.len() >= needed).collect();
+    let mut ranked: Vec<(&String, &Vec<LfwImage>)> = identities
+        .iter()
+        .filter(|(_, images)| images.len() >= needed)
+        .collect();
     ranked.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
     let enrolled: Vec<_> = ranked.iter().take(args.subjects).collect();
     // people never enrolled: identities with a single photo
@@ -58,9 +60,14 @@ pub fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
         let mut prepared = Vec::new();
         for image in images.iter().take(args.photos_per_subject) {
             let bytes = std::fs::read(dataset.path_of(image))?;
-            match service.prepare_template(&NamedImage { name: image.relative_path(), bytes }) {
+            match service.prepare_template(&NamedImage {
+                name: image.relative_path(),
+                bytes,
+            }) {
                 Ok(template) => prepared.push(template),
-                Err(error) => bar.suspend(|| eprintln!("skipped {}: {error}", image.relative_path())),
+                Err(error) => {
+                    bar.suspend(|| eprintln!("skipped {}: {error}", image.relative_path()))
+                }
             }
         }
         if !prepared.is_empty() {
@@ -105,9 +112,10 @@ pub fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
             }
         };
         // LFW images are centred on the labelled person
-        let face = report.faces.iter().min_by(|a, b| {
-            centre_distance(&a.face.bbox).total_cmp(&centre_distance(&b.face.bbox))
-        });
+        let face = report
+            .faces
+            .iter()
+            .min_by(|a, b| centre_distance(&a.face.bbox).total_cmp(&centre_distance(&b.face.bbox)));
         println!("{}  ({label})", image.relative_path());
         let Some(face) = face else { continue };
         if face.candidates.is_empty() {

@@ -29,7 +29,9 @@ fn collect_images(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn walk(folder: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    for entry in std::fs::read_dir(folder).with_context(|| format!("reading {}", folder.display()))? {
+    for entry in
+        std::fs::read_dir(folder).with_context(|| format!("reading {}", folder.display()))?
+    {
         let path = entry?.path();
         if path.is_dir() {
             walk(&path, found)?;
@@ -51,7 +53,9 @@ pub fn run(context: &Context, args: EnrollArgs) -> anyhow::Result<()> {
     }
     let service = context.service()?;
     let bar = indicatif::ProgressBar::new(files.len() as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("enrolling [{bar:40}] {pos}/{len} {wide_msg}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("enrolling [{bar:40}] {pos}/{len} {wide_msg}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     let mut prepared = Vec::new();
@@ -61,8 +65,13 @@ pub fn run(context: &Context, args: EnrollArgs) -> anyhow::Result<()> {
         let result = std::fs::read(file)
             .map_err(anyhow::Error::from)
             .and_then(|bytes| {
-                let image = NamedImage { name: file.display().to_string(), bytes };
-                service.prepare_template(&image).map_err(anyhow::Error::from)
+                let image = NamedImage {
+                    name: file.display().to_string(),
+                    bytes,
+                };
+                service
+                    .prepare_template(&image)
+                    .map_err(anyhow::Error::from)
             });
         match result {
             Ok(template) => prepared.push(template),
@@ -75,9 +84,13 @@ pub fn run(context: &Context, args: EnrollArgs) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     if prepared.is_empty() {
-        anyhow::bail!("none of the {} files could be enrolled; nothing was stored", files.len());
+        anyhow::bail!(
+            "none of the {} files could be enrolled; nothing was stored",
+            files.len()
+        );
     }
-    let report = service.commit_enrolment(SubjectRef::ByName(args.subject), args.notes, prepared)?;
+    let report =
+        service.commit_enrolment(SubjectRef::ByName(args.subject), args.notes, prepared)?;
     if args.json {
         return output::json(&serde_json::json!({
             "enrolment": report,
@@ -97,7 +110,8 @@ pub fn run(context: &Context, args: EnrollArgs) -> anyhow::Result<()> {
 }
 
 pub fn identify(context: &Context, args: IdentifyArgs) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.photo).with_context(|| format!("reading {}", args.photo.display()))?;
+    let bytes =
+        std::fs::read(&args.photo).with_context(|| format!("reading {}", args.photo.display()))?;
     let service = context.service()?;
     let report = service.identify(&bytes, args.top_k, args.false_match_rate)?;
     if args.json {
@@ -134,10 +148,18 @@ pub fn verify(context: &Context, args: VerifyArgs) -> anyhow::Result<()> {
     }
     println!(
         "{}: score {:.3}, false-match rate {}{} (threshold {})",
-        if report.same_person { "SAME PERSON" } else { "not the same person" },
+        if report.same_person {
+            "SAME PERSON"
+        } else {
+            "not the same person"
+        },
         report.score,
         output::rate(report.false_match_rate),
-        if report.false_match_rate_extrapolated { " (extrapolated)" } else { "" },
+        if report.false_match_rate_extrapolated {
+            " (extrapolated)"
+        } else {
+            ""
+        },
         output::rate(report.false_match_rate_threshold)
     );
     Ok(())

@@ -51,7 +51,11 @@ pub fn calibrate(context: &Context, args: CalibrateArgs) -> anyhow::Result<()> {
             .iter()
             .find(|p| p.score >= threshold)
             .map_or(1.0, |p| p.false_non_match_rate);
-        let note = if table.false_match_rate(threshold).extrapolated { " (tail fit)" } else { "" };
+        let note = if table.false_match_rate(threshold).extrapolated {
+            " (tail fit)"
+        } else {
+            ""
+        };
         println!("{:>10.0e} {:>10.3} {:>10.4}{note}", rate, threshold, fnmr);
     }
     Ok(())
@@ -60,7 +64,12 @@ pub fn calibrate(context: &Context, args: CalibrateArgs) -> anyhow::Result<()> {
 pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<()> {
     let cache = context.cache_dir();
     match command {
-        EvalCommand::Lfw { lfw, pairs_per_fold, json, check } => {
+        EvalCommand::Lfw {
+            lfw,
+            pairs_per_fold,
+            json,
+            check,
+        } => {
             let dataset = LfwDataset::new(lfw_dir(lfw.as_deref())?)?;
             let mut reports = Vec::new();
             // the reference pipeline needs det_2.5g, as data/MANIFEST.md describes it
@@ -69,13 +78,34 @@ pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<()> {
             for recognizer in RECOGNIZERS {
                 reference_config.pipeline.recognizer = recognizer.to_string();
                 let analyzer = context.analyzer_for(&reference_config)?;
-                reports.push(run_lfw(&dataset, &analyzer, LfwVariant::Reference, pairs_per_fold, Some(&cache))?);
+                reports.push(run_lfw(
+                    &dataset,
+                    &analyzer,
+                    LfwVariant::Reference,
+                    pairs_per_fold,
+                    Some(&cache),
+                )?);
             }
             let analyzer = context.analyzer(None)?;
-            reports.push(run_lfw(&dataset, &analyzer, LfwVariant::Default, pairs_per_fold, Some(&cache))?);
+            reports.push(run_lfw(
+                &dataset,
+                &analyzer,
+                LfwVariant::Default,
+                pairs_per_fold,
+                Some(&cache),
+            )?);
             println!(
                 "{:<16} {:<12} {:<10} {:>6} {:>9} {:>7} {:>10} {:>10} {:>9} {:>7}",
-                "recognizer", "detector", "pipeline", "pairs", "accuracy", "±", "reference", "mean|Δcos|", "max|Δcos|", "Δpoints"
+                "recognizer",
+                "detector",
+                "pipeline",
+                "pairs",
+                "accuracy",
+                "±",
+                "reference",
+                "mean|Δcos|",
+                "max|Δcos|",
+                "Δpoints"
             );
             let mut failed = false;
             for r in &reports {
@@ -88,13 +118,23 @@ pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<()> {
                     ),
                     _ => ("-".into(), "-".into(), "-".into(), "-".into()),
                 };
-                if r.variant == "reference" && r.reference.as_ref().is_some_and(|c| !c.within_tolerance) {
+                if r.variant == "reference"
+                    && r.reference.as_ref().is_some_and(|c| !c.within_tolerance)
+                {
                     failed = true;
                 }
                 println!(
                     "{:<16} {:<12} {:<10} {:>6} {:>8.2}% {:>6.2}% {:>10} {:>10} {:>9} {:>7}",
-                    r.model, r.detector, r.variant, r.pairs, r.accuracy_percent, r.accuracy_std_percent,
-                    reference, mean, max, delta
+                    r.model,
+                    r.detector,
+                    r.variant,
+                    r.pairs,
+                    r.accuracy_percent,
+                    r.accuracy_std_percent,
+                    reference,
+                    mean,
+                    max,
+                    delta
                 );
             }
             write_json(json.as_deref(), &reports)?;
@@ -102,25 +142,48 @@ pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<()> {
                 anyhow::bail!("a recognizer is outside the reference tolerance (mean |Δcos| ≤ 0.01, accuracy within 0.1 point)");
             }
         }
-        EvalCommand::LfwOpenset { lfw, identities, json } => {
+        EvalCommand::LfwOpenset {
+            lfw,
+            identities,
+            json,
+        } => {
             let dataset = LfwDataset::new(lfw_dir(lfw.as_deref())?)?;
             let analyzer = context.analyzer(None)?;
             let report = run_openset(&dataset, &analyzer, identities, Some(&cache))?;
             println!(
                 "{} + {}: gallery {} identities, {} mated probes, {} non-mated probes",
-                report.detector, report.model, report.gallery_identities, report.mated_probes, report.non_mated_probes
+                report.detector,
+                report.model,
+                report.gallery_identities,
+                report.mated_probes,
+                report.non_mated_probes
             );
-            println!("{:<14} {:>8} {:>16} {:>16} {:>9}", "quality gate", "rank-1", "FNIR@FPIR=0.01", "FNIR@FPIR=0.001", "refused");
+            println!(
+                "{:<14} {:>8} {:>16} {:>16} {:>9}",
+                "quality gate", "rank-1", "FNIR@FPIR=0.01", "FNIR@FPIR=0.001", "refused"
+            );
             for (name, f) in [("off", &report.without_gate), ("on", &report.with_gate)] {
-                let fnir = |i: usize| f.at_fpir.get(i).map_or(String::from("-"), |x| format!("{:.4} (τ {:.3})", x.fnir, x.threshold));
+                let fnir = |i: usize| {
+                    f.at_fpir.get(i).map_or(String::from("-"), |x| {
+                        format!("{:.4} (τ {:.3})", x.fnir, x.threshold)
+                    })
+                };
                 println!(
                     "{:<14} {:>8.4} {:>16} {:>16} {:>9}",
-                    name, f.rank1_hit_rate, fnir(0), fnir(1), f.mated_probes_refused + f.non_mated_probes_refused
+                    name,
+                    f.rank1_hit_rate,
+                    fnir(0),
+                    fnir(1),
+                    f.mated_probes_refused + f.non_mated_probes_refused
                 );
             }
             write_json(json.as_deref(), &report)?;
         }
-        EvalCommand::Detect { photos, detector, json } => {
+        EvalCommand::Detect {
+            photos,
+            detector,
+            json,
+        } => {
             let folder = match photos {
                 Some(p) => p,
                 None => shared_dir()?.join("data").join("group_photos"),
@@ -131,7 +194,10 @@ pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<()> {
                 detector
             };
             let mut reports = Vec::new();
-            println!("{:<18} {:>8} {:>16} {:>9}", "detector", "found", "false positives", "mean IoU");
+            println!(
+                "{:<18} {:>8} {:>16} {:>9}",
+                "detector", "found", "false positives", "mean IoU"
+            );
             for name in detectors {
                 let mut config = context.config.clone();
                 config.pipeline.detector = name.clone();
@@ -139,7 +205,11 @@ pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<()> {
                 let report = run_detect(&folder, &analyzer)?;
                 println!(
                     "{:<18} {:>5}/{:<2} {:>16} {:>9.3}",
-                    report.detector, report.faces_found, report.faces_expected, report.false_positives, report.mean_iou
+                    report.detector,
+                    report.faces_found,
+                    report.faces_expected,
+                    report.false_positives,
+                    report.mean_iou
                 );
                 reports.push(report);
             }

@@ -99,7 +99,10 @@ fn select<'a>(manifest: &'a Manifest, names: &[String]) -> anyhow::Result<Vec<&'
     if names.is_empty() {
         return Ok(manifest.models.iter().collect());
     }
-    names.iter().map(|n| manifest.get(n).map_err(anyhow::Error::from)).collect()
+    names
+        .iter()
+        .map(|n| manifest.get(n).map_err(anyhow::Error::from))
+        .collect()
 }
 
 /// Writes `bytes` next to `target`, checks the checksum, then renames into place, so the
@@ -121,7 +124,9 @@ fn install_bytes(entry: &ModelEntry, bytes: &[u8], target: &Path) -> anyhow::Res
 fn install_from_folder(entry: &ModelEntry, source: &Path, target: &Path) -> anyhow::Result<()> {
     let candidates: Vec<PathBuf> = [
         Some(source.join(&entry.file)),
-        Path::new(&entry.file).file_name().map(|name| source.join(name)),
+        Path::new(&entry.file)
+            .file_name()
+            .map(|name| source.join(name)),
     ]
     .into_iter()
     .flatten()
@@ -144,7 +149,10 @@ fn download(entry: &ModelEntry, target: &Path) -> anyhow::Result<()> {
         .call()
         .with_context(|| format!("downloading {}", entry.upstream_url))?;
     let mut body = Vec::new();
-    response.into_reader().take(MAX_DOWNLOAD_BYTES).read_to_end(&mut body)?;
+    response
+        .into_reader()
+        .take(MAX_DOWNLOAD_BYTES)
+        .read_to_end(&mut body)?;
     let bytes = match &entry.archive_member {
         None => body,
         Some(member) => extract(&entry.upstream_url, &body, member)?,
@@ -156,7 +164,9 @@ fn extract(url: &str, archive: &[u8], member: &str) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
     if url.ends_with(".zip") {
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive))?;
-        let mut file = zip.by_name(member).with_context(|| format!("{member} not in {url}"))?;
+        let mut file = zip
+            .by_name(member)
+            .with_context(|| format!("{member} not in {url}"))?;
         file.read_to_end(&mut out)?;
         return Ok(out);
     }

@@ -22,7 +22,12 @@ pub fn face_line(index: usize, face: &FaceReport) -> String {
         b[0], b[1], b[2], b[3], face.quality.face_pixels, face.quality.score
     );
     if !face.quality.usable {
-        let issues: Vec<String> = face.quality.issues.iter().map(|i| format!("{i:?}")).collect();
+        let issues: Vec<String> = face
+            .quality
+            .issues
+            .iter()
+            .map(|i| format!("{i:?}"))
+            .collect();
         line.push_str(&format!(" NOT USABLE ({})", issues.join(", ")));
     }
     line
@@ -34,7 +39,11 @@ pub fn candidate_line(rank: usize, candidate: &Candidate) -> String {
         candidate.subject_name,
         candidate.score,
         rate(candidate.false_match_rate),
-        if candidate.false_match_rate_extrapolated { " (extrapolated)" } else { "" },
+        if candidate.false_match_rate_extrapolated {
+            " (extrapolated)"
+        } else {
+            ""
+        },
         rate(candidate.expected_false_candidates),
     )
 }

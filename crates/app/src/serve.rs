@@ -11,7 +11,9 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(bind) = args.bind {
         server.bind = bind;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&server.bind)
             .await

@@ -7,7 +7,11 @@ use crate::output;
 pub fn run(context: &Context, command: SubjectsCommand) -> anyhow::Result<()> {
     let service = context.service()?;
     match command {
-        SubjectsCommand::List { offset, limit, json } => {
+        SubjectsCommand::List {
+            offset,
+            limit,
+            json,
+        } => {
             let subjects = service.list_subjects(offset, limit)?;
             if json {
                 return output::json(&subjects);
@@ -24,7 +28,10 @@ pub fn run(context: &Context, command: SubjectsCommand) -> anyhow::Result<()> {
                 return output::json(&detail);
             }
             let s = &detail.subject;
-            println!("subject {} (id {}), {} template(s)", s.name, s.id, s.template_count);
+            println!(
+                "subject {} (id {}), {} template(s)",
+                s.name, s.id, s.template_count
+            );
             if let Some(notes) = &s.notes {
                 println!("notes: {notes}");
             }

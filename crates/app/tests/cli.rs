@@ -8,7 +8,9 @@ fn shared() -> PathBuf {
 }
 
 fn lfw(name: &str, number: u32) -> PathBuf {
-    shared().join(format!("data/lfw/lfw-deepfunneled/{name}/{name}_{number:04}.jpg"))
+    shared().join(format!(
+        "data/lfw/lfw-deepfunneled/{name}/{name}_{number:04}.jpg"
+    ))
 }
 
 /// A vigil command with its own data folder and the shared models.
@@ -23,7 +25,11 @@ fn vigil(data: &Path, models: &Path) -> Command {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 #[test]
@@ -37,21 +43,31 @@ fn models_install_from_a_folder_and_a_corrupted_file_fails_verification() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
-    let verify = vigil(directory.path(), &models).args(["models", "verify"]).output().unwrap();
+    let verify = vigil(directory.path(), &models)
+        .args(["models", "verify"])
+        .output()
+        .unwrap();
     assert!(verify.status.success(), "{}", text(&verify));
     assert!(text(&verify).contains("scrfd_500m         ok"));
 
     let mut bytes = std::fs::read(models.join("det_500m.onnx")).unwrap();
     bytes[1000] ^= 0xff;
     std::fs::write(models.join("det_500m.onnx"), bytes).unwrap();
-    let verify = vigil(directory.path(), &models).args(["models", "verify"]).output().unwrap();
+    let verify = vigil(directory.path(), &models)
+        .args(["models", "verify"])
+        .output()
+        .unwrap();
     assert!(!verify.status.success());
     assert!(text(&verify).contains("scrfd_500m         BAD"));
 
     // a source folder holding a wrong file is refused and installs nothing under the name
     let wrong = directory.path().join("wrong");
     std::fs::create_dir_all(&wrong).unwrap();
-    std::fs::write(wrong.join("face_detection_yunet_2023mar.onnx"), b"not a model").unwrap();
+    std::fs::write(
+        wrong.join("face_detection_yunet_2023mar.onnx"),
+        b"not a model",
+    )
+    .unwrap();
     let fetch = vigil(directory.path(), &models)
         .args(["models", "fetch", "yunet", "--from"])
         .arg(&wrong)
@@ -64,10 +80,16 @@ fn models_install_from_a_folder_and_a_corrupted_file_fails_verification() {
 #[test]
 fn models_list_flags_non_commercial_licences() {
     let directory = tempfile::tempdir().unwrap();
-    let output = vigil(directory.path(), &shared().join("models")).args(["models", "list"]).output().unwrap();
+    let output = vigil(directory.path(), &shared().join("models"))
+        .args(["models", "list"])
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let listing = text(&output);
-    let line = listing.lines().find(|l| l.starts_with("w600k_mbf_int8")).unwrap();
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with("w600k_mbf_int8"))
+        .unwrap();
     assert!(line.contains("NON-COMM."), "{line}");
     let line = listing.lines().find(|l| l.starts_with("yunet ")).unwrap();
     assert!(!line.contains("NON-COMM."), "{line}");
@@ -80,7 +102,11 @@ fn enrolling_a_folder_skips_bad_files_and_identify_names_the_person() {
     let photos = directory.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
     for n in 1..=3 {
-        std::fs::copy(lfw("Colin_Powell", n), photos.join(format!("colin_{n}.jpg"))).unwrap();
+        std::fs::copy(
+            lfw("Colin_Powell", n),
+            photos.join(format!("colin_{n}.jpg")),
+        )
+        .unwrap();
     }
     std::fs::write(photos.join("broken.jpg"), b"this is not a jpeg").unwrap();
     std::fs::write(photos.join("empty.png"), b"").unwrap();
@@ -92,23 +118,43 @@ fn enrolling_a_folder_skips_bad_files_and_identify_names_the_person() {
         .unwrap();
     let printed = text(&output);
     assert!(output.status.success(), "{printed}");
-    assert!(printed.contains("3 template(s) enrolled, 2 file(s) skipped"), "{printed}");
-    assert!(printed.contains("skipped") && printed.contains("broken.jpg"), "{printed}");
+    assert!(
+        printed.contains("3 template(s) enrolled, 2 file(s) skipped"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("skipped") && printed.contains("broken.jpg"),
+        "{printed}"
+    );
 
-    let output = vigil(directory.path(), &models).arg("identify").arg(lfw("Colin_Powell", 7)).output().unwrap();
+    let output = vigil(directory.path(), &models)
+        .arg("identify")
+        .arg(lfw("Colin_Powell", 7))
+        .output()
+        .unwrap();
     let printed = text(&output);
     assert!(output.status.success(), "{printed}");
     assert!(printed.contains("1. Colin Powell"), "{printed}");
     assert!(printed.contains("false-match rate"), "{printed}");
 
-    let output = vigil(directory.path(), &models).args(["subjects", "list", "--json"]).output().unwrap();
+    let output = vigil(directory.path(), &models)
+        .args(["subjects", "list", "--json"])
+        .output()
+        .unwrap();
     let subjects: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(subjects[0]["name"], "Colin Powell");
     assert_eq!(subjects[0]["template_count"], 3);
 
-    let output = vigil(directory.path(), &models).args(["subjects", "delete", "Colin Powell"]).output().unwrap();
+    let output = vigil(directory.path(), &models)
+        .args(["subjects", "delete", "Colin Powell"])
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", text(&output));
-    let output = vigil(directory.path(), &models).arg("identify").arg(lfw("Colin_Powell", 7)).output().unwrap();
+    let output = vigil(directory.path(), &models)
+        .arg("identify")
+        .arg(lfw("Colin_Powell", 7))
+        .output()
+        .unwrap();
     assert!(text(&output).contains("no candidate"), "{}", text(&output));
 }
 
@@ -124,8 +170,15 @@ fn an_enrolment_where_every_file_fails_stores_nothing() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(text(&output).contains("nothing was stored"), "{}", text(&output));
-    let output = vigil(directory.path(), &models).args(["subjects", "list", "--json"]).output().unwrap();
+    assert!(
+        text(&output).contains("nothing was stored"),
+        "{}",
+        text(&output)
+    );
+    let output = vigil(directory.path(), &models)
+        .args(["subjects", "list", "--json"])
+        .output()
+        .unwrap();
     let subjects: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(subjects.as_array().unwrap().len(), 0);
 }
@@ -154,5 +207,9 @@ fn bad_configuration_is_refused_with_a_clear_message() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(text(&output).contains("false_match_rate"), "{}", text(&output));
+    assert!(
+        text(&output).contains("false_match_rate"),
+        "{}",
+        text(&output)
+    );
 }

@@ -152,7 +152,10 @@ impl FaceAnalyzer {
             return self.tiling.input_pixels;
         }
         let longer = width.max(height).div_ceil(32) * 32;
-        longer.clamp(MIN_ADAPTIVE_INPUT_PIXELS, self.tiling.input_pixels.max(MIN_ADAPTIVE_INPUT_PIXELS))
+        longer.clamp(
+            MIN_ADAPTIVE_INPUT_PIXELS,
+            self.tiling.input_pixels.max(MIN_ADAPTIVE_INPUT_PIXELS),
+        )
     }
 
     /// The score threshold in use (configured, or the detector's recommended one).

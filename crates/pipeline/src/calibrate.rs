@@ -54,7 +54,10 @@ pub fn calibrate(
     let histograms = (0..rows.len())
         .into_par_iter()
         .fold(
-            || Histograms { impostor: vec![0; bins], genuine: vec![0; bins] },
+            || Histograms {
+                impostor: vec![0; bins],
+                genuine: vec![0; bins],
+            },
             |mut h, i| {
                 let (identity, a) = rows[i];
                 for (other, b) in &rows[i + 1..] {
@@ -70,10 +73,19 @@ pub fn calibrate(
             },
         )
         .reduce(
-            || Histograms { impostor: vec![0; bins], genuine: vec![0; bins] },
+            || Histograms {
+                impostor: vec![0; bins],
+                genuine: vec![0; bins],
+            },
             |mut a, b| {
-                a.impostor.iter_mut().zip(&b.impostor).for_each(|(x, y)| *x += y);
-                a.genuine.iter_mut().zip(&b.genuine).for_each(|(x, y)| *x += y);
+                a.impostor
+                    .iter_mut()
+                    .zip(&b.impostor)
+                    .for_each(|(x, y)| *x += y);
+                a.genuine
+                    .iter_mut()
+                    .zip(&b.genuine)
+                    .for_each(|(x, y)| *x += y);
                 a
             },
         );

@@ -24,9 +24,16 @@ pub enum ServiceError {
     #[error("{0} not found")]
     NotFound(String),
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 fn describe(issues: &[QualityIssue]) -> String {
-    issues.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ")
+    issues
+        .iter()
+        .map(|i| format!("{i:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -14,7 +14,10 @@ pub struct LfwImage {
 
 impl LfwImage {
     pub fn relative_path(&self) -> String {
-        format!("lfw-deepfunneled/{0}/{0}_{1:04}.jpg", self.identity, self.number)
+        format!(
+            "lfw-deepfunneled/{0}/{0}_{1:04}.jpg",
+            self.identity, self.number
+        )
     }
 }
 
@@ -33,7 +36,10 @@ pub struct LfwDataset {
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> ServiceError {
-    ServiceError::Io { path: path.display().to_string(), source }
+    ServiceError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 impl LfwDataset {
@@ -41,7 +47,10 @@ impl LfwDataset {
         let root = root.into();
         let images = root.join("lfw-deepfunneled");
         if !images.is_dir() {
-            return Err(ServiceError::NotFound(format!("LFW images at {}", images.display())));
+            return Err(ServiceError::NotFound(format!(
+                "LFW images at {}",
+                images.display()
+            )));
         }
         Ok(Self { root })
     }
@@ -70,7 +79,10 @@ impl LfwDataset {
                     .and_then(|rest| rest.strip_suffix(".jpg"))
                     .and_then(|n| n.parse::<u32>().ok());
                 if let Some(number) = number {
-                    images.push(LfwImage { identity: identity.clone(), number });
+                    images.push(LfwImage {
+                        identity: identity.clone(),
+                        number,
+                    });
                 }
             }
             images.sort();
@@ -96,7 +108,9 @@ impl LfwDataset {
         let mut scores = Vec::new();
         for (line_number, line) in text.lines().enumerate().skip(1) {
             let fields: Vec<&str> = line.split(',').collect();
-            let bad = || ServiceError::Invalid(format!("{}:{}: malformed", path.display(), line_number + 1));
+            let bad = || {
+                ServiceError::Invalid(format!("{}:{}: malformed", path.display(), line_number + 1))
+            };
             if fields.len() != 8 {
                 return Err(bad());
             }
@@ -120,28 +134,51 @@ pub fn parse_pairs(text: &str) -> Result<Vec<LfwPair>, ServiceError> {
         .split_whitespace()
         .map(|n| n.parse().map_err(|_| bad("bad header")))
         .collect::<Result<_, _>>()?;
-    let [folds, per_fold] = header[..] else { return Err(bad("header needs two numbers")) };
+    let [folds, per_fold] = header[..] else {
+        return Err(bad("header needs two numbers"));
+    };
     let mut pairs = Vec::with_capacity(folds * per_fold * 2);
     for fold in 0..folds {
         for kind in 0..2 {
             for _ in 0..per_fold {
                 let line = lines.next().ok_or_else(|| bad("truncated"))?;
                 let f: Vec<&str> = line.split_whitespace().collect();
-                let number = |s: &str| s.parse::<u32>().map_err(|_| bad(&format!("bad line {line:?}")));
+                let number = |s: &str| {
+                    s.parse::<u32>()
+                        .map_err(|_| bad(&format!("bad line {line:?}")))
+                };
                 let (same, a, b) = match (kind, f.len()) {
                     (0, 3) => (
                         true,
-                        LfwImage { identity: f[0].into(), number: number(f[1])? },
-                        LfwImage { identity: f[0].into(), number: number(f[2])? },
+                        LfwImage {
+                            identity: f[0].into(),
+                            number: number(f[1])?,
+                        },
+                        LfwImage {
+                            identity: f[0].into(),
+                            number: number(f[2])?,
+                        },
                     ),
                     (1, 4) => (
                         false,
-                        LfwImage { identity: f[0].into(), number: number(f[1])? },
-                        LfwImage { identity: f[2].into(), number: number(f[3])? },
+                        LfwImage {
+                            identity: f[0].into(),
+                            number: number(f[1])?,
+                        },
+                        LfwImage {
+                            identity: f[2].into(),
+                            number: number(f[3])?,
+                        },
                     ),
                     _ => return Err(bad(&format!("unexpected line {line:?}"))),
                 };
-                pairs.push(LfwPair { index: pairs.len(), fold, same, a, b });
+                pairs.push(LfwPair {
+                    index: pairs.len(),
+                    fold,
+                    same,
+                    a,
+                    b,
+                });
             }
         }
     }
@@ -179,7 +216,10 @@ pub fn ten_fold_accuracy(pairs: &[LfwPair], scores: &[f32]) -> (f64, f64, f64) {
 }
 
 fn accuracy(scored: &[(f32, bool)], threshold: f32) -> f64 {
-    let correct = scored.iter().filter(|(s, same)| (*s >= threshold) == *same).count();
+    let correct = scored
+        .iter()
+        .filter(|(s, same)| (*s >= threshold) == *same)
+        .count();
     correct as f64 / scored.len().max(1) as f64
 }
 
@@ -228,11 +268,20 @@ mod tests {
                 index: i,
                 fold: i % 10,
                 same: i % 2 == 0,
-                a: LfwImage { identity: "x".into(), number: 1 },
-                b: LfwImage { identity: "x".into(), number: 2 },
+                a: LfwImage {
+                    identity: "x".into(),
+                    number: 1,
+                },
+                b: LfwImage {
+                    identity: "x".into(),
+                    number: 2,
+                },
             })
             .collect();
-        let scores: Vec<f32> = pairs.iter().map(|p| if p.same { 0.7 } else { 0.1 }).collect();
+        let scores: Vec<f32> = pairs
+            .iter()
+            .map(|p| if p.same { 0.7 } else { 0.1 })
+            .collect();
         let (mean, deviation, threshold) = ten_fold_accuracy(&pairs, &scores);
         assert_eq!(mean, 1.0);
         assert_eq!(deviation, 0.0);

@@ -63,7 +63,14 @@ impl FaceService {
         let model = analyzer.recognizer_model().clone();
         let rows = store.templates_for_model(&model)?;
         gallery.rebuild(&model, rows)?;
-        Ok(Self { analyzer, store, gallery, calibration, matching, decode_limits })
+        Ok(Self {
+            analyzer,
+            store,
+            gallery,
+            calibration,
+            matching,
+            decode_limits,
+        })
     }
 
     pub fn model(&self) -> &ModelId {
@@ -94,11 +101,17 @@ impl FaceService {
         Ok(decode_image(bytes, &self.decode_limits)?)
     }
 
-    fn analyze_bytes(&self, bytes: &[u8]) -> Result<(DecodedImage, Vec<AnalyzedFace>), ServiceError> {
+    fn analyze_bytes(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(DecodedImage, Vec<AnalyzedFace>), ServiceError> {
         let image = self.decode(bytes)?;
         let faces = self.analyzer.analyze(&image)?;
         if faces.len() > MAX_FACES_PER_IMAGE {
-            return Err(ServiceError::TooManyFaces { count: faces.len(), limit: MAX_FACES_PER_IMAGE });
+            return Err(ServiceError::TooManyFaces {
+                count: faces.len(),
+                limit: MAX_FACES_PER_IMAGE,
+            });
         }
         Ok((image, faces))
     }
@@ -143,17 +156,22 @@ impl FaceService {
         if prepared.is_empty() {
             return Err(ServiceError::Invalid("no usable image to enrol".into()));
         }
-        let names: Vec<(String, f32)> =
-            prepared.iter().map(|p| (p.source_name.clone(), p.template.quality)).collect();
-        let embeddings: Vec<Embedding> =
-            prepared.iter().map(|p| p.template.embedding.clone()).collect();
+        let names: Vec<(String, f32)> = prepared
+            .iter()
+            .map(|p| (p.source_name.clone(), p.template.quality))
+            .collect();
+        let embeddings: Vec<Embedding> = prepared
+            .iter()
+            .map(|p| p.template.embedding.clone())
+            .collect();
         let receipt = self.store.enroll(Enrolment {
             subject,
             notes,
             templates: prepared.into_iter().map(|p| p.template).collect(),
         })?;
         for (template, embedding) in receipt.template_ids.iter().zip(&embeddings) {
-            self.gallery.insert(*template, receipt.subject_id, embedding)?;
+            self.gallery
+                .insert(*template, receipt.subject_id, embedding)?;
         }
         let subject = self.subject_view(receipt.subject_id)?;
         Ok(EnrolmentReport {
@@ -162,7 +180,11 @@ impl FaceService {
             enrolled: names
                 .into_iter()
                 .zip(&receipt.template_ids)
-                .map(|((name, quality), id)| EnrolledImage { name, template_id: id.0, quality })
+                .map(|((name, quality), id)| EnrolledImage {
+                    name,
+                    template_id: id.0,
+                    quality,
+                })
                 .collect(),
         })
     }
@@ -238,7 +260,10 @@ impl FaceService {
                     });
                 }
             }
-            identified.push(IdentifiedFace { face: FaceReport::from_analyzed(face), candidates });
+            identified.push(IdentifiedFace {
+                face: FaceReport::from_analyzed(face),
+                candidates,
+            });
         }
         Ok(IdentifyReport {
             image_sha256: image.sha256,
@@ -275,8 +300,10 @@ impl FaceService {
     }
 
     pub fn subject_view(&self, id: SubjectId) -> Result<SubjectView, ServiceError> {
-        let subject =
-            self.store.subject(id)?.ok_or_else(|| ServiceError::NotFound(format!("subject {id}")))?;
+        let subject = self
+            .store
+            .subject(id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("subject {id}")))?;
         let template_count = self.store.templates_of(id)?.len();
         Ok(SubjectView {
             id: subject.id.0,
@@ -287,7 +314,11 @@ impl FaceService {
         })
     }
 
-    pub fn list_subjects(&self, offset: usize, limit: usize) -> Result<Vec<SubjectView>, ServiceError> {
+    pub fn list_subjects(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<SubjectView>, ServiceError> {
         Ok(self
             .store
             .list_subjects(offset as u64, limit.min(1000) as u64)?
@@ -355,7 +386,9 @@ impl FaceService {
     }
 
     pub fn thumbnail(&self, id: TemplateId) -> Result<Vec<u8>, ServiceError> {
-        self.store.thumbnail(id)?.ok_or_else(|| ServiceError::NotFound(format!("template {id}")))
+        self.store
+            .thumbnail(id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("template {id}")))
     }
 }
 
@@ -379,7 +412,9 @@ pub fn dominant_face(faces: Vec<AnalyzedFace>) -> Result<AnalyzedFace, ServiceEr
     }
     usable.sort_by(|a, b| area(b).total_cmp(&area(a)));
     if usable.len() > 1 && area(&usable[0]) < DOMINANT_FACE_AREA_RATIO * area(&usable[1]) {
-        return Err(ServiceError::AmbiguousFaces { count: usable.len() });
+        return Err(ServiceError::AmbiguousFaces {
+            count: usable.len(),
+        });
     }
     Ok(usable.swap_remove(0))
 }

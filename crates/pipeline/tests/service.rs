@@ -13,16 +13,23 @@ fn shared() -> PathBuf {
 }
 
 fn lfw(name: &str, number: u32) -> NamedImage {
-    let path = shared().join(format!("data/lfw/lfw-deepfunneled/{name}/{name}_{number:04}.jpg"));
-    NamedImage { name: path.display().to_string(), bytes: std::fs::read(&path).unwrap() }
+    let path = shared().join(format!(
+        "data/lfw/lfw-deepfunneled/{name}/{name}_{number:04}.jpg"
+    ));
+    NamedImage {
+        name: path.display().to_string(),
+        bytes: std::fs::read(&path).unwrap(),
+    }
 }
 
 fn service(directory: &tempfile::TempDir) -> (FaceService, Arc<SqliteStore>) {
-    let mut config = VigilConfig::default();
-    config.models_dir = shared().join("models");
+    let config = VigilConfig {
+        models_dir: shared().join("models"),
+        ..VigilConfig::default()
+    };
     let analyzer = Arc::new(FaceAnalyzer::new(AnalyzerSettings::from_config(&config)).unwrap());
     let calibration = builtin_table(analyzer.recognizer_model().as_str()).unwrap();
-    let store = Arc::new(SqliteStore::open(&directory.path().join("vigil.db")).unwrap());
+    let store = Arc::new(SqliteStore::open(directory.path().join("vigil.db")).unwrap());
     let service = FaceService::new(
         analyzer,
         store.clone(),
@@ -36,7 +43,9 @@ fn service(directory: &tempfile::TempDir) -> (FaceService, Arc<SqliteStore>) {
 
 fn jpeg(image: &image::RgbImage) -> Vec<u8> {
     let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92).encode_image(image).unwrap();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92)
+        .encode_image(image)
+        .unwrap();
     bytes
 }
 
@@ -52,9 +61,15 @@ fn enrolled_person_is_identified_from_an_unseen_photo_with_its_false_match_rate(
         )
         .unwrap();
     service
-        .enroll(SubjectRef::ByName("Tony Blair".into()), None, &[lfw("Tony_Blair", 1)])
+        .enroll(
+            SubjectRef::ByName("Tony Blair".into()),
+            None,
+            &[lfw("Tony_Blair", 1)],
+        )
         .unwrap();
-    let report = service.identify(&lfw("Colin_Powell", 10).bytes, None, None).unwrap();
+    let report = service
+        .identify(&lfw("Colin_Powell", 10).bytes, None, None)
+        .unwrap();
     let top = &report.faces[0].candidates[0];
     assert_eq!(top.subject_name, "Colin Powell");
     assert!(top.false_match_rate <= MatchingConfig::default().false_match_rate);
@@ -66,10 +81,22 @@ fn enrolled_person_is_identified_from_an_unseen_photo_with_its_false_match_rate(
 fn candidates_above_the_false_match_rate_are_never_returned() {
     let directory = tempfile::tempdir().unwrap();
     let (service, _) = service(&directory);
-    service.enroll(SubjectRef::ByName("Tony Blair".into()), None, &[lfw("Tony_Blair", 1)]).unwrap();
+    service
+        .enroll(
+            SubjectRef::ByName("Tony Blair".into()),
+            None,
+            &[lfw("Tony_Blair", 1)],
+        )
+        .unwrap();
     // a different person: any candidate returned would be a false match
-    for (name, number) in [("Colin_Powell", 1), ("George_W_Bush", 1), ("Serena_Williams", 1)] {
-        let report = service.identify(&lfw(name, number).bytes, Some(5), None).unwrap();
+    for (name, number) in [
+        ("Colin_Powell", 1),
+        ("George_W_Bush", 1),
+        ("Serena_Williams", 1),
+    ] {
+        let report = service
+            .identify(&lfw(name, number).bytes, Some(5), None)
+            .unwrap();
         for face in &report.faces {
             for candidate in &face.candidates {
                 assert!(candidate.false_match_rate <= report.false_match_rate_threshold);
@@ -80,7 +107,9 @@ fn candidates_above_the_false_match_rate_are_never_returned() {
         assert!(centre.candidates.is_empty(), "{name} matched Tony Blair");
     }
     // with the loosest threshold the same search may return him, with his rate shown
-    let loose = service.identify(&lfw("Colin_Powell", 1).bytes, Some(5), Some(0.5)).unwrap();
+    let loose = service
+        .identify(&lfw("Colin_Powell", 1).bytes, Some(5), Some(0.5))
+        .unwrap();
     for candidate in &loose.faces[0].candidates {
         assert!(candidate.false_match_rate <= 0.5);
     }
@@ -90,9 +119,19 @@ fn candidates_above_the_false_match_rate_are_never_returned() {
 fn verification_separates_same_and_different_people() {
     let directory = tempfile::tempdir().unwrap();
     let (service, _) = service(&directory);
-    let same = service.verify(&lfw("Serena_Williams", 1).bytes, &lfw("Serena_Williams", 2).bytes).unwrap();
+    let same = service
+        .verify(
+            &lfw("Serena_Williams", 1).bytes,
+            &lfw("Serena_Williams", 2).bytes,
+        )
+        .unwrap();
     assert!(same.same_person, "score {}", same.score);
-    let different = service.verify(&lfw("Serena_Williams", 1).bytes, &lfw("Tony_Blair", 1).bytes).unwrap();
+    let different = service
+        .verify(
+            &lfw("Serena_Williams", 1).bytes,
+            &lfw("Tony_Blair", 1).bytes,
+        )
+        .unwrap();
     assert!(!different.same_person);
     assert!(different.false_match_rate > same.false_match_rate);
 }
@@ -101,13 +140,28 @@ fn verification_separates_same_and_different_people() {
 fn failed_enrolment_changes_nothing_stored() {
     let directory = tempfile::tempdir().unwrap();
     let (service, store) = service(&directory);
-    service.enroll(SubjectRef::ByName("Tony Blair".into()), None, &[lfw("Tony_Blair", 1)]).unwrap();
+    service
+        .enroll(
+            SubjectRef::ByName("Tony Blair".into()),
+            None,
+            &[lfw("Tony_Blair", 1)],
+        )
+        .unwrap();
     let subjects_before = store.count_subjects().unwrap();
     let grey = image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]));
     let cases = vec![
-        NamedImage { name: "empty.jpg".into(), bytes: Vec::new() },
-        NamedImage { name: "no-face.jpg".into(), bytes: jpeg(&grey) },
-        NamedImage { name: "truncated.jpg".into(), bytes: lfw("Tony_Blair", 2).bytes[..2000].to_vec() },
+        NamedImage {
+            name: "empty.jpg".into(),
+            bytes: Vec::new(),
+        },
+        NamedImage {
+            name: "no-face.jpg".into(),
+            bytes: jpeg(&grey),
+        },
+        NamedImage {
+            name: "truncated.jpg".into(),
+            bytes: lfw("Tony_Blair", 2).bytes[..2000].to_vec(),
+        },
     ];
     for bad in cases {
         let result = service.enroll(
@@ -126,8 +180,16 @@ fn failed_enrolment_changes_nothing_stored() {
 fn a_face_too_small_to_trust_yields_no_name() {
     let directory = tempfile::tempdir().unwrap();
     let (service, _) = service(&directory);
-    service.enroll(SubjectRef::ByName("Colin Powell".into()), None, &[lfw("Colin_Powell", 1)]).unwrap();
-    let photo = image::load_from_memory(&lfw("Colin_Powell", 2).bytes).unwrap().to_rgb8();
+    service
+        .enroll(
+            SubjectRef::ByName("Colin Powell".into()),
+            None,
+            &[lfw("Colin_Powell", 1)],
+        )
+        .unwrap();
+    let photo = image::load_from_memory(&lfw("Colin_Powell", 2).bytes)
+        .unwrap()
+        .to_rgb8();
     // the face shrinks to about 20 pixels wide on a larger canvas
     let small = image::imageops::resize(&photo, 50, 50, image::imageops::FilterType::Triangle);
     let mut canvas = image::RgbImage::from_pixel(400, 400, image::Rgb([90, 90, 90]));
@@ -139,7 +201,10 @@ fn a_face_too_small_to_trust_yields_no_name() {
                     assert!(face.candidates.is_empty());
                 }
             }
-            assert!(report.faces.iter().all(|f| f.candidates.is_empty() || f.face.quality.usable));
+            assert!(report
+                .faces
+                .iter()
+                .all(|f| f.candidates.is_empty() || f.face.quality.usable));
         }
         Err(ServiceError::NoFace) => {}
         Err(other) => panic!("unexpected error {other}"),
@@ -147,9 +212,15 @@ fn a_face_too_small_to_trust_yields_no_name() {
     let enrol = service.enroll(
         SubjectRef::ByName("Tiny".into()),
         None,
-        &[NamedImage { name: "tiny.jpg".into(), bytes: jpeg(&canvas) }],
+        &[NamedImage {
+            name: "tiny.jpg".into(),
+            bytes: jpeg(&canvas),
+        }],
     );
-    assert!(matches!(enrol, Err(ServiceError::NoUsableFace { .. }) | Err(ServiceError::NoFace)));
+    assert!(matches!(
+        enrol,
+        Err(ServiceError::NoUsableFace { .. }) | Err(ServiceError::NoFace)
+    ));
 }
 
 #[test]
@@ -157,14 +228,23 @@ fn deleted_subject_is_gone_from_store_and_search() {
     let directory = tempfile::tempdir().unwrap();
     let (service, store) = service(&directory);
     let report = service
-        .enroll(SubjectRef::ByName("Colin Powell".into()), None, &[lfw("Colin_Powell", 1)])
+        .enroll(
+            SubjectRef::ByName("Colin Powell".into()),
+            None,
+            &[lfw("Colin_Powell", 1)],
+        )
         .unwrap();
     let id = vigil_base::SubjectId(report.subject.id);
     assert_eq!(service.delete_subject(id).unwrap(), 1);
     assert!(store.subject(id).unwrap().is_none());
-    let after = service.identify(&lfw("Colin_Powell", 2).bytes, None, Some(0.5)).unwrap();
+    let after = service
+        .identify(&lfw("Colin_Powell", 2).bytes, None, Some(0.5))
+        .unwrap();
     assert!(after.faces.iter().all(|f| f.candidates.is_empty()));
-    assert!(matches!(service.delete_subject(id), Err(ServiceError::NotFound(_))));
+    assert!(matches!(
+        service.delete_subject(id),
+        Err(ServiceError::NotFound(_))
+    ));
 }
 
 #[test]
@@ -173,12 +253,18 @@ fn gallery_is_rebuilt_from_the_store_on_restart() {
     {
         let (service, _) = service(&directory);
         service
-            .enroll(SubjectRef::ByName("Colin Powell".into()), None, &[lfw("Colin_Powell", 1)])
+            .enroll(
+                SubjectRef::ByName("Colin Powell".into()),
+                None,
+                &[lfw("Colin_Powell", 1)],
+            )
             .unwrap();
     }
     let (restarted, _) = service(&directory);
     assert_eq!(restarted.gallery_templates(), 1);
-    let report = restarted.identify(&lfw("Colin_Powell", 3).bytes, None, None).unwrap();
+    let report = restarted
+        .identify(&lfw("Colin_Powell", 3).bytes, None, None)
+        .unwrap();
     assert_eq!(report.faces[0].candidates[0].subject_name, "Colin Powell");
 }
 
@@ -194,11 +280,22 @@ fn a_photo_of_fifty_faces_is_analysed_whole() {
         .collect();
     let mut canvas = image::RgbImage::from_pixel(2000, 1000, image::Rgb([100, 100, 100]));
     for (i, identity) in identities.iter().enumerate() {
-        let path = shared().join(format!("data/lfw/lfw-deepfunneled/{identity}/{identity}_0001.jpg"));
+        let path = shared().join(format!(
+            "data/lfw/lfw-deepfunneled/{identity}/{identity}_0001.jpg"
+        ));
         let face = image::open(path).unwrap().to_rgb8();
         let face = image::imageops::crop_imm(&face, 25, 25, 200, 200).to_image();
-        image::imageops::overlay(&mut canvas, &face, (i % 10) as i64 * 200, (i / 10) as i64 * 200);
+        image::imageops::overlay(
+            &mut canvas,
+            &face,
+            (i % 10) as i64 * 200,
+            (i / 10) as i64 * 200,
+        );
     }
     let report = service.detect(&jpeg(&canvas)).unwrap();
-    assert!(report.faces.len() >= 48, "found {} faces", report.faces.len());
+    assert!(
+        report.faces.len() >= 48,
+        "found {} faces",
+        report.faces.len()
+    );
 }

@@ -73,8 +73,10 @@ pub type GroundTruth = Vec<(String, Vec<[f32; 4]>)>;
 
 pub fn load_ground_truth(folder: &Path) -> Result<GroundTruth, ServiceError> {
     let path = folder.join("reference_detections.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|source| ServiceError::Io { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ServiceError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     let document: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| ServiceError::Invalid(e.to_string()))?;
     let photos = document
@@ -88,7 +90,10 @@ pub fn load_ground_truth(folder: &Path) -> Result<GroundTruth, ServiceError> {
             .iter()
             .filter_map(|d| {
                 let b = d["box_xyxy"].as_array()?;
-                let v: Vec<f32> = b.iter().filter_map(|x| x.as_f64().map(|x| x as f32)).collect();
+                let v: Vec<f32> = b
+                    .iter()
+                    .filter_map(|x| x.as_f64().map(|x| x as f32))
+                    .collect();
                 (v.len() == 4).then(|| [v[0], v[1], v[2], v[3]])
             })
             .collect();
@@ -104,8 +109,10 @@ pub fn run_detect(folder: &Path, analyzer: &FaceAnalyzer) -> Result<DetectReport
     let mut all_ious = Vec::new();
     for (photo, expected) in truth {
         let path = folder.join(&photo);
-        let bytes = std::fs::read(&path)
-            .map_err(|source| ServiceError::Io { path: path.display().to_string(), source })?;
+        let bytes = std::fs::read(&path).map_err(|source| ServiceError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         let image = decode_image(&bytes, &DecodeLimits::default())?;
         let detected: Vec<[f32; 4]> = analyzer
             .detect(&image)?
@@ -139,7 +146,11 @@ mod tests {
     #[test]
     fn matching_is_one_to_one_and_counts_extras() {
         let truth = [[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]];
-        let detected = [[0.0, 0.0, 10.0, 11.0], [1.0, 0.0, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0]];
+        let detected = [
+            [0.0, 0.0, 10.0, 11.0],
+            [1.0, 0.0, 10.0, 10.0],
+            [50.0, 50.0, 60.0, 60.0],
+        ];
         let (matched, extra) = match_boxes(&truth, &detected);
         assert_eq!(matched.len(), 1);
         assert_eq!(extra, 2);

@@ -50,9 +50,7 @@ pub fn nearest_centre(faces: &[DetectedFace], centre: [f32; 2]) -> Option<usize>
     faces
         .iter()
         .enumerate()
-        .min_by(|(_, a), (_, b)| {
-            distance(a, centre).total_cmp(&distance(b, centre))
-        })
+        .min_by(|(_, a), (_, b)| distance(a, centre).total_cmp(&distance(b, centre)))
         .map(|(i, _)| i)
 }
 
@@ -72,20 +70,35 @@ fn embed_one(
         LfwVariant::Reference => {
             let faces = analyzer.detect_with(&image, 256, 0.3)?;
             let Some(best) = nearest_centre(&faces, LFW_CENTRE) else {
-                return Ok(ImageEmbedding { embedding: None, usable: false });
+                return Ok(ImageEmbedding {
+                    embedding: None,
+                    usable: false,
+                });
             };
             let aligned = analyzer.align(&image, &faces[best]);
-            let embedding = analyzer.embed(std::slice::from_ref(&aligned))?.into_iter().next();
-            Ok(ImageEmbedding { embedding, usable: true })
+            let embedding = analyzer
+                .embed(std::slice::from_ref(&aligned))?
+                .into_iter()
+                .next();
+            Ok(ImageEmbedding {
+                embedding,
+                usable: true,
+            })
         }
         LfwVariant::Default => {
             let faces = analyzer.analyze(&image)?;
             let detections: Vec<DetectedFace> = faces.iter().map(|f| f.detection.clone()).collect();
             let Some(best) = nearest_centre(&detections, LFW_CENTRE) else {
-                return Ok(ImageEmbedding { embedding: None, usable: false });
+                return Ok(ImageEmbedding {
+                    embedding: None,
+                    usable: false,
+                });
             };
             let face = &faces[best];
-            Ok(ImageEmbedding { embedding: Some(face.embedding.clone()), usable: face.is_usable() })
+            Ok(ImageEmbedding {
+                embedding: Some(face.embedding.clone()),
+                usable: face.is_usable(),
+            })
         }
     }
 }
@@ -100,19 +113,29 @@ pub fn embed_lfw(
 ) -> Result<EmbeddingSet, ServiceError> {
     let model = analyzer.recognizer_model().clone();
     let cache_path = cache_dir.map(|dir| {
-        dir.join(format!("lfw-{}-{}-{}.bin", variant.tag(), analyzer.detector_name(), model))
+        dir.join(format!(
+            "lfw-{}-{}-{}.bin",
+            variant.tag(),
+            analyzer.detector_name(),
+            model
+        ))
     });
     let mut by_image = match &cache_path {
         Some(path) if path.exists() => read_cache(path, &model).unwrap_or_default(),
         _ => HashMap::new(),
     };
-    let missing: Vec<&LfwImage> = images.iter().filter(|i| !by_image.contains_key(*i)).collect();
+    let missing: Vec<&LfwImage> = images
+        .iter()
+        .filter(|i| !by_image.contains_key(*i))
+        .collect();
     if !missing.is_empty() {
         let bar = super::progress(missing.len(), &format!("embedding {model}"));
         for image in missing {
             let path = dataset.path_of(image);
-            let bytes = std::fs::read(&path)
-                .map_err(|source| ServiceError::Io { path: path.display().to_string(), source })?;
+            let bytes = std::fs::read(&path).map_err(|source| ServiceError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
             let embedded = embed_one(analyzer, variant, &bytes)?;
             by_image.insert(image.clone(), embedded);
             bar.inc(1);
@@ -125,8 +148,14 @@ pub fn embed_lfw(
     Ok(EmbeddingSet { model, by_image })
 }
 
-fn write_cache(path: &Path, entries: &HashMap<LfwImage, ImageEmbedding>) -> Result<(), ServiceError> {
-    let io = |source| ServiceError::Io { path: path.display().to_string(), source };
+fn write_cache(
+    path: &Path,
+    entries: &HashMap<LfwImage, ImageEmbedding>,
+) -> Result<(), ServiceError> {
+    let io = |source| ServiceError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
@@ -154,7 +183,10 @@ fn write_cache(path: &Path, entries: &HashMap<LfwImage, ImageEmbedding>) -> Resu
 
 fn read_cache(path: &Path, model: &ModelId) -> Option<HashMap<LfwImage, ImageEmbedding>> {
     let mut bytes = Vec::new();
-    std::fs::File::open(path).ok()?.read_to_end(&mut bytes).ok()?;
+    std::fs::File::open(path)
+        .ok()?
+        .read_to_end(&mut bytes)
+        .ok()?;
     let mut cursor = bytes.strip_prefix(CACHE_MAGIC)?;
     let mut take = |n: usize| -> Option<&[u8]> {
         if cursor.len() < n {
@@ -181,8 +213,14 @@ fn read_cache(path: &Path, model: &ModelId) -> Option<HashMap<LfwImage, ImageEmb
         let stem = file.strip_suffix(".jpg")?;
         let (identity, number) = stem.rsplit_once('_')?;
         entries.insert(
-            LfwImage { identity: identity.to_string(), number: number.parse().ok()? },
-            ImageEmbedding { embedding, usable: flags & 2 == 2 },
+            LfwImage {
+                identity: identity.to_string(),
+                number: number.parse().ok()?,
+            },
+            ImageEmbedding {
+                embedding,
+                usable: flags & 2 == 2,
+            },
         );
     }
     Some(entries)

@@ -111,10 +111,15 @@ pub fn run_lfw(
     let reference = match reference_column(&model) {
         Some(column) => {
             let all = dataset.reference_scores()?;
-            let reference: Vec<f32> =
-                pairs.iter().map(|p| all.get(p.index).map_or(f32::NAN, |r| r[column])).collect();
-            let deltas: Vec<f64> =
-                scores.iter().zip(&reference).map(|(s, r)| (*s as f64 - *r as f64).abs()).collect();
+            let reference: Vec<f32> = pairs
+                .iter()
+                .map(|p| all.get(p.index).map_or(f32::NAN, |r| r[column]))
+                .collect();
+            let deltas: Vec<f64> = scores
+                .iter()
+                .zip(&reference)
+                .map(|(s, r)| (*s as f64 - *r as f64).abs())
+                .collect();
             let mean_delta = deltas.iter().sum::<f64>() / deltas.len().max(1) as f64;
             let max_delta = deltas.iter().cloned().fold(0.0, f64::max);
             let (reference_accuracy, _, _) = ten_fold_accuracy(&pairs, &reference);

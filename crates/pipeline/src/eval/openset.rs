@@ -50,7 +50,9 @@ struct Search {
 }
 
 fn search(gallery: &[&Embedding], probe: Option<&Embedding>) -> Search {
-    let Some(probe) = probe else { return Search { top1: None } };
+    let Some(probe) = probe else {
+        return Search { top1: None };
+    };
     let top1 = gallery
         .iter()
         .enumerate()
@@ -77,7 +79,10 @@ pub fn run_openset(
     let mut non_mated: Vec<&LfwImage> = Vec::new();
     for (_, images) in &identities {
         if images.len() >= 2 {
-            let Some(enrolled) = set.by_image.get(&images[0]).and_then(|e| e.embedding.as_ref())
+            let Some(enrolled) = set
+                .by_image
+                .get(&images[0])
+                .and_then(|e| e.embedding.as_ref())
             else {
                 continue; // no face in the enrolment photo: that identity is not enrolled
             };
@@ -99,27 +104,30 @@ pub fn run_openset(
             .par_iter()
             .map(|(slot, image)| (*slot, search(&gallery, probe_of(image))))
             .collect();
-        let non_mated_searches: Vec<Search> =
-            non_mated.par_iter().map(|image| search(&gallery, probe_of(image))).collect();
+        let non_mated_searches: Vec<Search> = non_mated
+            .par_iter()
+            .map(|image| search(&gallery, probe_of(image)))
+            .collect();
         let hits = mated_searches
             .iter()
             .filter(|(slot, s)| s.top1.is_some_and(|(i, _)| i == *slot))
             .count();
-        let mut non_mated_scores: Vec<f32> =
-            non_mated_searches.iter().filter_map(|s| s.top1.map(|t| t.1)).collect();
+        let mut non_mated_scores: Vec<f32> = non_mated_searches
+            .iter()
+            .filter_map(|s| s.top1.map(|t| t.1))
+            .collect();
         non_mated_scores.sort_by(|a, b| b.total_cmp(a));
         let at_fpir = [0.01, 0.001]
             .into_iter()
             .map(|fpir| {
                 // the threshold admits at most fpir × non-mated searches
                 let allowed = (fpir * non_mated_searches.len() as f64).floor() as usize;
-                let threshold = non_mated_scores
-                    .get(allowed)
-                    .map_or(-1.0, |s| next_up(*s));
+                let threshold = non_mated_scores.get(allowed).map_or(-1.0, |s| next_up(*s));
                 let misses = mated_searches
                     .iter()
                     .filter(|(slot, s)| {
-                        !s.top1.is_some_and(|(i, score)| i == *slot && score >= threshold)
+                        !s.top1
+                            .is_some_and(|(i, score)| i == *slot && score >= threshold)
                     })
                     .count();
                 FnirAtFpir {
@@ -131,8 +139,14 @@ pub fn run_openset(
             .collect();
         OpenSetFigures {
             rank1_hit_rate: hits as f64 / mated_searches.len().max(1) as f64,
-            mated_probes_refused: mated_searches.iter().filter(|(_, s)| s.top1.is_none()).count(),
-            non_mated_probes_refused: non_mated_searches.iter().filter(|s| s.top1.is_none()).count(),
+            mated_probes_refused: mated_searches
+                .iter()
+                .filter(|(_, s)| s.top1.is_none())
+                .count(),
+            non_mated_probes_refused: non_mated_searches
+                .iter()
+                .filter(|s| s.top1.is_none())
+                .count(),
             at_fpir,
         }
     };
