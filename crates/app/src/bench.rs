@@ -16,8 +16,9 @@ pub fn run(context: &Context, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Pipeline {
             images,
             threads,
+            workers,
             no_peer,
-        } => pipeline(context, images, threads, no_peer),
+        } => pipeline(context, images, threads, workers, no_peer),
         BenchCommand::Search {
             rows,
             threads,
@@ -63,9 +64,15 @@ fn run_peer(script: &str, args: &[String]) -> anyhow::Result<serde_json::Value> 
     serde_json::from_str(last).with_context(|| format!("parsing {script} output: {stdout}"))
 }
 
-fn pipeline(context: &Context, count: usize, threads: usize, no_peer: bool) -> anyhow::Result<()> {
+fn pipeline(
+    context: &Context,
+    count: usize,
+    threads: usize,
+    workers: usize,
+    no_peer: bool,
+) -> anyhow::Result<()> {
     let mut config = context.config.clone();
-    config.threads = threads;
+    config.threads = (threads / workers.max(1)).max(1);
     let analyzer = context.analyzer_for(&config)?;
     let dataset = LfwDataset::new(shared_dir()?.join("data/lfw"))?;
     let files: Vec<PathBuf> = dataset
@@ -80,43 +87,84 @@ fn pipeline(context: &Context, count: usize, threads: usize, no_peer: bool) -> a
         let image = decode_image(&std::fs::read(first)?, &DecodeLimits::default())?;
         analyzer.analyze(&image)?;
     }
+    // Each worker owns an analyzer (its own sessions, threads / workers intra-op threads) and
+    // takes every workers-th image: images run side by side instead of splitting one small
+    // tensor across cores.
+    let mut worker_config = config.clone();
+    worker_config.threads = (threads / workers.max(1)).max(1);
+    let mut analyzers = vec![analyzer];
+    for _ in 1..workers.max(1) {
+        analyzers.push(context.analyzer_for(&worker_config)?);
+    }
+    let start = Instant::now();
+    let per_worker: Vec<anyhow::Result<([f64; 4], usize)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = analyzers
+            .iter()
+            .enumerate()
+            .map(|(worker, analyzer)| {
+                let files = &files;
+                let stride = analyzers.len();
+                scope.spawn(move || -> anyhow::Result<([f64; 4], usize)> {
+                    let mut stage_seconds = [0f64; 4];
+                    let mut faces = 0;
+                    for file in files.iter().skip(worker).step_by(stride) {
+                        let t0 = Instant::now();
+                        let bytes = std::fs::read(file)?;
+                        let image = decode_image(&bytes, &DecodeLimits::default())?;
+                        let t1 = Instant::now();
+                        let detections = analyzer.detect(&image)?;
+                        let t2 = Instant::now();
+                        let aligned: Vec<_> = detections
+                            .iter()
+                            .map(|d| analyzer.align(&image, d))
+                            .collect();
+                        let t3 = Instant::now();
+                        let embeddings = analyzer.embed(&aligned)?;
+                        let t4 = Instant::now();
+                        faces += embeddings.len();
+                        for (i, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4)]
+                            .into_iter()
+                            .enumerate()
+                        {
+                            stage_seconds[i] += (b - a).as_secs_f64();
+                        }
+                    }
+                    Ok((stage_seconds, faces))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("benchmark worker panicked")))
+            })
+            .collect()
+    });
     let mut stage_seconds = [0f64; 4];
     let mut faces = 0;
-    let start = Instant::now();
-    for file in &files {
-        let t0 = Instant::now();
-        let bytes = std::fs::read(file)?;
-        let image = decode_image(&bytes, &DecodeLimits::default())?;
-        let t1 = Instant::now();
-        let detections = analyzer.detect(&image)?;
-        let t2 = Instant::now();
-        let aligned: Vec<_> = detections
-            .iter()
-            .map(|d| analyzer.align(&image, d))
-            .collect();
-        let t3 = Instant::now();
-        let embeddings = analyzer.embed(&aligned)?;
-        let t4 = Instant::now();
-        faces += embeddings.len();
-        for (i, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4)]
-            .into_iter()
-            .enumerate()
-        {
-            stage_seconds[i] += (b - a).as_secs_f64();
-        }
+    for result in per_worker {
+        let (seconds, count) = result?;
+        stage_seconds
+            .iter_mut()
+            .zip(seconds)
+            .for_each(|(total, s)| *total += s);
+        faces += count;
     }
     let elapsed = start.elapsed().as_secs_f64();
     let n = files.len().max(1) as f64;
     let ours = serde_json::json!({
-        "images": files.len(), "faces": faces, "threads": threads, "seconds": elapsed,
+        "images": files.len(), "faces": faces, "threads": threads, "workers": workers, "seconds": elapsed,
         "images_per_second": n / elapsed,
         "stage_ms": {
             "decode": 1000.0 * stage_seconds[0] / n, "detect": 1000.0 * stage_seconds[1] / n,
             "align": 1000.0 * stage_seconds[2] / n, "embed": 1000.0 * stage_seconds[3] / n,
         },
     });
+    let analyzer = &analyzers[0];
     println!(
-        "detector {} @{}, recognizer {}, {} LFW images, {threads} threads",
+        "detector {} (input at most {}), recognizer {}, {} LFW images, {threads} threads in \
+         {workers} worker(s) (stage ms: per image, summed over workers)",
         analyzer.detector_name(),
         config.pipeline.detector_input_pixels,
         analyzer.recognizer_name(),
@@ -200,34 +248,59 @@ fn search(
             queries,
             k,
             threads,
-            batch_sizes: vec![1, 64, 256],
+            batch_sizes: vec![64, 256],
             dump_dir: dump.map(Path::to_path_buf),
         };
         let ours = vigil_index::bench::run_exact(&config)?;
-        println!("{n} rows × 512, k={k}, {threads} threads");
+        println!("{n} rows × 512, k={k}, {threads} threads, {queries} queries");
+        let peer = if no_peer {
+            None
+        } else {
+            Some(run_peer(
+                "scripts/bench/faiss_flat.py",
+                &[
+                    scratch.display().to_string(),
+                    "--threads".into(),
+                    threads.to_string(),
+                    "--k".into(),
+                    k.to_string(),
+                    "--batch-sizes".into(),
+                    "64,256".into(),
+                ],
+            )?)
+        };
+        let _ = std::fs::remove_dir_all(&scratch);
+        println!(
+            "  {:<12} {:>14} {:>14} {:>8} {:>10}",
+            "mode", "vigil q/s", "faiss q/s", "ratio", "vigil GB/s"
+        );
         for figure in &ours {
+            let theirs = peer.as_ref().and_then(|p| {
+                p["figures"].as_array()?.iter().find(|f| {
+                    f["batch"].as_u64() == Some(figure.batch as u64)
+                        && (f["mode"] == "single") == (figure.batch == 1)
+                })
+            });
+            let faiss = theirs.and_then(|f| f["queries_per_second"].as_f64());
             println!(
-                "  vigil  batch {:>4}: {:>10.1} queries/s",
-                figure.batch, figure.queries_per_second
+                "  {:<12} {:>14.1} {:>14} {:>8} {:>10.1}",
+                if figure.batch == 1 {
+                    "single".to_string()
+                } else {
+                    format!("batch {}", figure.batch)
+                },
+                figure.queries_per_second,
+                faiss.map_or("-".into(), |f| format!("{f:.1}")),
+                faiss.map_or("-".into(), |f| format!(
+                    "{:.2}x",
+                    figure.queries_per_second / f
+                )),
+                figure.scanned_gigabytes_per_second
             );
         }
-        if no_peer {
-            continue;
+        if let Some(peer) = &peer {
+            println!("  peer: {}", peer["engine"].as_str().unwrap_or("faiss"));
         }
-        let peer = run_peer(
-            "scripts/bench/faiss_flat.py",
-            &[
-                scratch.display().to_string(),
-                "--threads".into(),
-                threads.to_string(),
-                "--k".into(),
-                k.to_string(),
-                "--batch-sizes".into(),
-                "1,64,256".into(),
-            ],
-        )?;
-        println!("  faiss: {peer}");
-        let _ = std::fs::remove_dir_all(&scratch);
     }
     Ok(())
 }

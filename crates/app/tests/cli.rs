@@ -213,3 +213,39 @@ fn bad_configuration_is_refused_with_a_clear_message() {
         text(&output)
     );
 }
+
+#[test]
+fn eval_detect_finds_every_group_photo_face() {
+    let directory = tempfile::tempdir().unwrap();
+    let json = directory.path().join("detect.json");
+    let output = vigil(directory.path(), &shared().join("models"))
+        .args(["eval", "detect", "--detector", "scrfd_2.5g", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let reports: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(reports[0]["faces_expected"], 22);
+    assert_eq!(reports[0]["faces_found"], 22);
+    assert_eq!(reports[0]["false_positives"], 0);
+}
+
+#[test]
+fn eval_lfw_reproduces_the_reference_scores_on_a_sample_of_pairs() {
+    let directory = tempfile::tempdir().unwrap();
+    let json = directory.path().join("lfw.json");
+    let output = vigil(directory.path(), &shared().join("models"))
+        .args(["eval", "lfw", "--pairs-per-fold", "3", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let reports: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 3);
+    for report in reports.iter().filter(|r| r["variant"] == "reference") {
+        assert_eq!(report["pairs"], 60);
+        let delta = report["reference"]["mean_abs_delta_cosine"].as_f64().unwrap();
+        assert!(delta <= 0.01, "{}: mean |Δcos| {delta}", report["model"]);
+    }
+}

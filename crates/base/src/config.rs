@@ -286,3 +286,16 @@ mod tests {
         assert!(VigilConfig::load(None, unknown).is_err());
     }
 }
+
+#[cfg(test)]
+mod example_file_tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_file_parses_to_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vigil.example.toml");
+        let none: Vec<(String, String)> = Vec::new();
+        let config = VigilConfig::load(Some(&path), none).unwrap();
+        assert_eq!(config, VigilConfig::default());
+    }
+}
