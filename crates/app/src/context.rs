@@ -75,11 +75,22 @@ impl Context {
     }
 
     pub fn service(&self) -> anyhow::Result<FaceService> {
-        let analyzer = Arc::new(self.analyzer(None)?);
-        let calibration = self.calibration(analyzer.recognizer_model().as_str())?;
+        let workers = self.config.workers;
+        let mut config = self.config.clone();
+        if workers > 1 {
+            let total = match config.threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            };
+            config.threads = (total / workers).max(1);
+        }
+        let analyzers = (0..workers)
+            .map(|_| self.analyzer_for(&config).map(Arc::new))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let calibration = self.calibration(&config.pipeline.recognizer)?;
         let store = self.open_store()?;
-        Ok(FaceService::new(
-            analyzer,
+        Ok(FaceService::with_analyzers(
+            analyzers,
             store,
             calibration,
             self.config.matching.clone(),

@@ -224,7 +224,8 @@ fn eval_detect_finds_every_group_photo_face() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
-    let reports: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let reports: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(reports[0]["faces_expected"], 22);
     assert_eq!(reports[0]["faces_found"], 22);
     assert_eq!(reports[0]["false_positives"], 0);
@@ -240,12 +241,48 @@ fn eval_lfw_reproduces_the_reference_scores_on_a_sample_of_pairs() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
-    let reports: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let reports: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let reports = reports.as_array().unwrap();
     assert_eq!(reports.len(), 3);
     for report in reports.iter().filter(|r| r["variant"] == "reference") {
         assert_eq!(report["pairs"], 60);
-        let delta = report["reference"]["mean_abs_delta_cosine"].as_f64().unwrap();
+        let delta = report["reference"]["mean_abs_delta_cosine"]
+            .as_f64()
+            .unwrap();
         assert!(delta <= 0.01, "{}: mean |Δcos| {delta}", report["model"]);
     }
+}
+
+#[test]
+fn serve_answers_health_checks_on_the_configured_address() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let directory = tempfile::tempdir().unwrap();
+    let mut server = vigil(directory.path(), &shared().join("models"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = server.stderr.take().unwrap();
+    let mut address = None;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            address = Some(rest.trim().to_string());
+            break;
+        }
+    }
+    let address = address.expect("the server printed its address");
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"status\":\"ok\""), "{response}");
 }

@@ -33,6 +33,9 @@ pub struct VigilConfig {
     pub onnxruntime_library: Option<PathBuf>,
     /// Inference threads per model session; 0 = all cores.
     pub threads: usize,
+    /// Photos analysed side by side by the server (each with its own model sessions and
+    /// threads / workers intra-op threads): more throughput under concurrent requests.
+    pub workers: usize,
     pub pipeline: PipelineConfig,
     pub quality: QualityConfig,
     pub matching: MatchingConfig,
@@ -100,6 +103,7 @@ impl Default for VigilConfig {
             models_dir: PathBuf::from("models"),
             onnxruntime_library: None,
             threads: 0,
+            workers: 1,
             pipeline: PipelineConfig::default(),
             quality: QualityConfig::default(),
             matching: MatchingConfig::default(),
@@ -192,6 +196,9 @@ impl VigilConfig {
             return Err(ConfigError::Invalid(format!(
                 "matching.false_match_rate must be in (0, 1), got {rate}"
             )));
+        }
+        if self.workers == 0 {
+            return Err(ConfigError::Invalid("workers must be at least 1".into()));
         }
         if self.matching.top_k == 0 {
             return Err(ConfigError::Invalid(

@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod error;
 pub mod eval;
 pub mod lfw;
+pub mod pool;
 pub mod reports;
 pub mod service;
 

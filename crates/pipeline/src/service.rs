@@ -9,6 +9,7 @@
 //!   below the configured false-match rate are returned as candidates.
 
 use crate::error::ServiceError;
+use crate::pool::AnalyzerPool;
 use crate::reports::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,7 +41,7 @@ pub struct PreparedTemplate {
 }
 
 pub struct FaceService {
-    analyzer: Arc<FaceAnalyzer>,
+    analyzers: AnalyzerPool,
     store: Arc<dyn FaceStore>,
     gallery: Gallery,
     calibration: CalibrationTable,
@@ -57,14 +58,27 @@ impl FaceService {
         matching: MatchingConfig,
         decode_limits: DecodeLimits,
     ) -> Result<Self, ServiceError> {
-        calibration.check_model(analyzer.recognizer_model().as_str())?;
+        Self::with_analyzers(vec![analyzer], store, calibration, matching, decode_limits)
+    }
+
+    /// As `new`, with several analyzers (of the same models) serving concurrent requests.
+    pub fn with_analyzers(
+        analyzers: Vec<Arc<FaceAnalyzer>>,
+        store: Arc<dyn FaceStore>,
+        calibration: CalibrationTable,
+        matching: MatchingConfig,
+        decode_limits: DecodeLimits,
+    ) -> Result<Self, ServiceError> {
+        let analyzers = AnalyzerPool::new(analyzers)
+            .ok_or_else(|| ServiceError::Invalid("at least one analyzer is needed".into()))?;
+        let model = analyzers.primary().recognizer_model().clone();
+        calibration.check_model(model.as_str())?;
         calibration.threshold_for(matching.false_match_rate)?;
         let gallery = Gallery::new();
-        let model = analyzer.recognizer_model().clone();
         let rows = store.templates_for_model(&model)?;
         gallery.rebuild(&model, rows)?;
         Ok(Self {
-            analyzer,
+            analyzers,
             store,
             gallery,
             calibration,
@@ -74,11 +88,17 @@ impl FaceService {
     }
 
     pub fn model(&self) -> &ModelId {
-        self.analyzer.recognizer_model()
+        self.analyzers.primary().recognizer_model()
     }
 
+    /// The analyzer that describes the service's models (for names and settings).
     pub fn analyzer(&self) -> &FaceAnalyzer {
-        &self.analyzer
+        self.analyzers.primary()
+    }
+
+    /// How many requests can run their models at the same time.
+    pub fn concurrent_analyses(&self) -> usize {
+        self.analyzers.size()
     }
 
     pub fn store(&self) -> &dyn FaceStore {
@@ -106,7 +126,7 @@ impl FaceService {
         bytes: &[u8],
     ) -> Result<(DecodedImage, Vec<AnalyzedFace>), ServiceError> {
         let image = self.decode(bytes)?;
-        let faces = self.analyzer.analyze(&image)?;
+        let faces = self.analyzers.lend().analyze(&image)?;
         if faces.len() > MAX_FACES_PER_IMAGE {
             return Err(ServiceError::TooManyFaces {
                 count: faces.len(),
@@ -137,7 +157,7 @@ impl FaceService {
             template: NewTemplate {
                 embedding: face.embedding,
                 quality: face.quality.score,
-                detector: self.analyzer.detector_name().to_string(),
+                detector: self.analyzer().detector_name().to_string(),
                 source_sha256: decoded.sha256,
                 source_name: Some(image.name.clone()),
                 thumbnail_jpeg,

@@ -299,3 +299,53 @@ fn a_photo_of_fifty_faces_is_analysed_whole() {
         report.faces.len()
     );
 }
+
+#[test]
+fn concurrent_requests_on_several_analyzers_agree_with_one_at_a_time() {
+    let directory = tempfile::tempdir().unwrap();
+    let config = VigilConfig {
+        models_dir: shared().join("models"),
+        threads: 1,
+        ..VigilConfig::default()
+    };
+    let analyzers: Vec<_> = (0..2)
+        .map(|_| Arc::new(FaceAnalyzer::new(AnalyzerSettings::from_config(&config)).unwrap()))
+        .collect();
+    let calibration = builtin_table(analyzers[0].recognizer_model().as_str()).unwrap();
+    let store = Arc::new(SqliteStore::open(directory.path().join("vigil.db")).unwrap());
+    let service = FaceService::with_analyzers(
+        analyzers,
+        store,
+        calibration,
+        MatchingConfig::default(),
+        DecodeLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(service.concurrent_analyses(), 2);
+    service
+        .enroll(
+            SubjectRef::ByName("Colin Powell".into()),
+            None,
+            &[lfw("Colin_Powell", 1)],
+        )
+        .unwrap();
+    let probes: Vec<NamedImage> = (2..8).map(|n| lfw("Colin_Powell", n)).collect();
+    let sequential: Vec<f32> = probes
+        .iter()
+        .map(|p| service.identify(&p.bytes, None, Some(0.5)).unwrap().faces[0].candidates[0].score)
+        .collect();
+    let concurrent: Vec<f32> = std::thread::scope(|scope| {
+        let handles: Vec<_> = probes
+            .iter()
+            .map(|p| {
+                let service = &service;
+                scope.spawn(move || {
+                    service.identify(&p.bytes, None, Some(0.5)).unwrap().faces[0].candidates[0]
+                        .score
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(sequential, concurrent);
+}
