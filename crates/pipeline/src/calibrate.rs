@@ -10,6 +10,7 @@ use crate::error::ServiceError;
 use crate::eval::embeddings::{embed_lfw, LfwVariant};
 use crate::lfw::{LfwDataset, LfwImage};
 use rayon::prelude::*;
+use std::collections::HashSet;
 use std::path::Path;
 use vigil_base::calibration::score_grid;
 use vigil_base::embedding::dot;
@@ -19,9 +20,28 @@ use vigil_infer::FaceAnalyzer;
 /// Table resolution in cosine.
 pub const GRID_STEP: f32 = 0.005;
 
+/// Identity pairs of LFW that are not true impostors (one person under two names, one
+/// photograph under two names, photos where the centre face is the other person), checked by
+/// eye; see the file's header.
+pub const LFW_EXCLUSIONS: &str = include_str!("../../../calibration/lfw_exclusions.tsv");
+
+/// Parses an exclusion list: `identity_a <TAB> identity_b <TAB> reason` lines, `#` comments.
+pub fn parse_exclusions(text: &str) -> HashSet<(String, String)> {
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let mut fields = line.split('\t');
+            let a = fields.next()?.trim().to_string();
+            let b = fields.next()?.trim().to_string();
+            Some(if a <= b { (a, b) } else { (b, a) })
+        })
+        .collect()
+}
+
 struct Histograms {
     impostor: Vec<u64>,
     genuine: Vec<u64>,
+    excluded: u64,
 }
 
 fn bin_of(score: f32, bins: usize) -> usize {
@@ -49,46 +69,58 @@ pub fn calibrate(
             }
         }
     }
+    // identity index pairs to leave out
+    let index_of: std::collections::HashMap<&str, usize> = identities
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name.as_str(), i))
+        .collect();
+    let excluded_identities: HashSet<(usize, usize)> = parse_exclusions(LFW_EXCLUSIONS)
+        .iter()
+        .filter_map(|(a, b)| {
+            let (a, b) = (*index_of.get(a.as_str())?, *index_of.get(b.as_str())?);
+            Some((a.min(b), a.max(b)))
+        })
+        .collect();
     let bins = score_grid(GRID_STEP).count();
     let bar = crate::eval::progress(rows.len(), "scoring pairs");
+    let empty = || Histograms {
+        impostor: vec![0; bins],
+        genuine: vec![0; bins],
+        excluded: 0,
+    };
     let histograms = (0..rows.len())
         .into_par_iter()
-        .fold(
-            || Histograms {
-                impostor: vec![0; bins],
-                genuine: vec![0; bins],
-            },
-            |mut h, i| {
-                let (identity, a) = rows[i];
-                for (other, b) in &rows[i + 1..] {
-                    let bin = bin_of(dot(a, b), bins);
-                    if *other == identity {
-                        h.genuine[bin] += 1;
-                    } else {
-                        h.impostor[bin] += 1;
-                    }
+        .fold(empty, |mut h, i| {
+            let (identity, a) = rows[i];
+            for (other, b) in &rows[i + 1..] {
+                let key = (identity.min(*other), identity.max(*other));
+                if *other != identity && excluded_identities.contains(&key) {
+                    h.excluded += 1;
+                    continue;
                 }
-                bar.inc(1);
-                h
-            },
-        )
-        .reduce(
-            || Histograms {
-                impostor: vec![0; bins],
-                genuine: vec![0; bins],
-            },
-            |mut a, b| {
-                a.impostor
-                    .iter_mut()
-                    .zip(&b.impostor)
-                    .for_each(|(x, y)| *x += y);
-                a.genuine
-                    .iter_mut()
-                    .zip(&b.genuine)
-                    .for_each(|(x, y)| *x += y);
-                a
-            },
-        );
+                let bin = bin_of(dot(a, b), bins);
+                if *other == identity {
+                    h.genuine[bin] += 1;
+                } else {
+                    h.impostor[bin] += 1;
+                }
+            }
+            bar.inc(1);
+            h
+        })
+        .reduce(empty, |mut a, b| {
+            a.impostor
+                .iter_mut()
+                .zip(&b.impostor)
+                .for_each(|(x, y)| *x += y);
+            a.genuine
+                .iter_mut()
+                .zip(&b.genuine)
+                .for_each(|(x, y)| *x += y);
+            a.excluded += b.excluded;
+            a
+        });
     bar.finish_and_clear();
     let impostors: u64 = histograms.impostor.iter().sum();
     let genuines: u64 = histograms.genuine.iter().sum();
@@ -104,10 +136,13 @@ pub fn calibrate(
     }
     let dataset_description = format!(
         "LFW deep-funneled, {} identities, {} images with a face; detector {} (default pipeline, \
-         face nearest the centre); all different-identity pairs are impostors",
+         face nearest the centre); all different-identity pairs are impostors except {} pairs \
+         of {} identity pairs listed as label noise in calibration/lfw_exclusions.tsv",
         identities.len(),
         rows.len(),
-        analyzer.detector_name()
+        analyzer.detector_name(),
+        histograms.excluded,
+        excluded_identities.len()
     );
     Ok(CalibrationTable::from_counts(
         set.model.as_str(),
@@ -116,6 +151,20 @@ pub fn calibrate(
         genuines,
         grid,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusion_list_parses_into_ordered_identity_pairs() {
+        let pairs = parse_exclusions("# comment\nB\tA\treason\n\nC\tD\n");
+        assert!(pairs.contains(&("A".to_string(), "B".to_string())));
+        assert!(pairs.contains(&("C".to_string(), "D".to_string())));
+        assert_eq!(pairs.len(), 2);
+        assert!(parse_exclusions(LFW_EXCLUSIONS).len() >= 19);
+    }
 }
 
 /// The calibration tables shipped in the repository (`calibration/<model>.json`), measured by
