@@ -177,6 +177,9 @@ impl VigilConfig {
             let Some(rest) = key.strip_prefix("VIGIL_") else {
                 continue;
             };
+            if NOT_CONFIG_VARIABLES.contains(&rest) {
+                continue;
+            }
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
             if path.iter().any(|p| p.is_empty()) {
                 continue;
@@ -272,6 +275,8 @@ mod tests {
                     "1e-4".to_string(),
                 ),
                 ("OTHER".to_string(), "x".to_string()),
+                ("VIGIL_SHARED_DIR".to_string(), "/somewhere".to_string()),
+                ("VIGIL_LOG".to_string(), "debug".to_string()),
             ],
         )
         .unwrap();
