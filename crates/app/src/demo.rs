@@ -71,14 +71,14 @@ pub fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
             }
         }
         if !prepared.is_empty() {
-            service.commit_enrolment(SubjectRef::ByName(name.to_string()), None, prepared)?;
+            service.commit_enrolment(SubjectRef::ByName(display_name(name)), None, prepared)?;
         }
         probes.extend(
             images
                 .iter()
                 .skip(args.photos_per_subject)
                 .take(args.probes_per_subject)
-                .map(|i| (name.to_string(), i.clone())),
+                .map(|i| (display_name(name), i.clone())),
         );
         bar.inc(1);
     }
@@ -102,7 +102,7 @@ pub fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
         let bytes = std::fs::read(dataset.path_of(image))?;
         let label = match &truth {
             Some(name) => format!("unseen photo of {name}"),
-            None => format!("never-enrolled {}", image.identity),
+            None => format!("never enrolled: {}", display_name(&image.identity)),
         };
         let report = match service.identify(&bytes, Some(3), None) {
             Ok(report) => report,
@@ -139,6 +139,11 @@ pub fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
         strangers.len()
     );
     Ok(())
+}
+
+/// LFW folder names use underscores for spaces.
+fn display_name(identity: &str) -> String {
+    identity.replace('_', " ")
 }
 
 fn centre_distance(bbox: &[f32; 4]) -> f32 {
