@@ -151,12 +151,13 @@ pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<()> {
             let analyzer = context.analyzer(None)?;
             let report = run_openset(&dataset, &analyzer, identities, Some(&cache))?;
             println!(
-                "{} + {}: gallery {} identities, {} mated probes, {} non-mated probes",
+                "{} + {}: gallery {} identities, {} mated probes, {} non-mated probes ({} label-noise identities left out)",
                 report.detector,
                 report.model,
                 report.gallery_identities,
                 report.mated_probes,
-                report.non_mated_probes
+                report.non_mated_probes,
+                report.excluded_identities
             );
             println!(
                 "{:<14} {:>8} {:>16} {:>16} {:>9}",

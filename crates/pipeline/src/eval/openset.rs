@@ -5,13 +5,16 @@
 //! image. Reported as NIST FRVT 1:N does: FNIR at a threshold set on the non-mated searches for
 //! a given FPIR, and the rank-1 hit rate. "With the quality gate" means a probe whose face fails
 //! the gate returns no candidate (a miss if mated, no false alarm if not); the gallery is the
-//! same in both runs.
+//! same in both runs. Identities listed as label noise in calibration/lfw_exclusions.tsv are left
+//! out: a person filed under two names would turn a true match into a "false alarm".
 
 use super::embeddings::{embed_lfw, EmbeddingSet, LfwVariant};
+use crate::calibrate::{parse_exclusions, LFW_EXCLUSIONS};
 use crate::error::ServiceError;
 use crate::lfw::{LfwDataset, LfwImage};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::path::Path;
 use vigil_base::embedding::dot;
 use vigil_base::Embedding;
@@ -24,6 +27,8 @@ pub struct OpenSetReport {
     pub gallery_identities: usize,
     pub mated_probes: usize,
     pub non_mated_probes: usize,
+    /// Identities left out as label noise (calibration/lfw_exclusions.tsv).
+    pub excluded_identities: usize,
     pub without_gate: OpenSetFigures,
     pub with_gate: OpenSetFigures,
 }
@@ -71,6 +76,15 @@ pub fn run_openset(
     if let Some(limit) = identities_limit {
         identities.truncate(limit);
     }
+    // identities that are label noise (one person under two names, one photograph under two
+    // names) would turn a non-mated search into a mated one: leave them out entirely
+    let noisy: HashSet<String> = parse_exclusions(LFW_EXCLUSIONS)
+        .into_iter()
+        .flat_map(|(a, b)| [a, b])
+        .collect();
+    let before = identities.len();
+    identities.retain(|(name, _)| !noisy.contains(name));
+    let excluded_identities = before - identities.len();
     let images: Vec<LfwImage> = identities.iter().flat_map(|(_, i)| i.clone()).collect();
     let set: EmbeddingSet = embed_lfw(dataset, analyzer, LfwVariant::Default, &images, cache_dir)?;
 
@@ -156,6 +170,7 @@ pub fn run_openset(
         gallery_identities: gallery.len(),
         mated_probes: mated.len(),
         non_mated_probes: non_mated.len(),
+        excluded_identities,
         without_gate: figures(false),
         with_gate: figures(true),
     })
