@@ -71,8 +71,13 @@ fn pipeline(
     workers: usize,
     no_peer: bool,
 ) -> anyhow::Result<()> {
+    let workers = if workers == 0 {
+        threads.max(1)
+    } else {
+        workers
+    };
     let mut config = context.config.clone();
-    config.threads = (threads / workers.max(1)).max(1);
+    config.threads = (threads / workers).max(1);
     let analyzer = context.analyzer_for(&config)?;
     let dataset = LfwDataset::new(shared_dir()?.join("data/lfw"))?;
     let files: Vec<PathBuf> = dataset
@@ -188,36 +193,57 @@ fn pipeline(
         .models_dir
         .canonicalize()
         .unwrap_or(context.config.models_dir.clone());
-    let peer = run_peer(
-        "scripts/bench/photo_pipeline.py",
-        &[
-            "--models".into(),
-            models.display().to_string(),
-            "--detector".into(),
-            analyzer.detector_name().to_string(),
-            "--recognizer".into(),
-            analyzer.recognizer_name().to_string(),
-            "--detector-size".into(),
-            config.pipeline.detector_input_pixels.to_string(),
-            "--threshold".into(),
-            analyzer.detection_threshold().to_string(),
-            "--threads".into(),
-            threads.to_string(),
-            "--adaptive-min".into(),
-            vigil_infer::analyzer::MIN_ADAPTIVE_INPUT_PIXELS.to_string(),
-            "--list".into(),
-            list.display().to_string(),
-        ],
-    );
+    // the peer processes one image at a time, as such scripts do; it gets the same cores as
+    // intra-op threads, and one thread too, and its better figure is the one compared
+    let mut peer_thread_counts = vec![threads];
+    if threads > 1 {
+        peer_thread_counts.push(1);
+    }
+    let mut best: Option<serde_json::Value> = None;
+    for peer_threads in peer_thread_counts {
+        let peer = run_peer(
+            "scripts/bench/photo_pipeline.py",
+            &[
+                "--models".into(),
+                models.display().to_string(),
+                "--detector".into(),
+                analyzer.detector_name().to_string(),
+                "--recognizer".into(),
+                analyzer.recognizer_name().to_string(),
+                "--detector-size".into(),
+                config.pipeline.detector_input_pixels.to_string(),
+                "--threshold".into(),
+                analyzer.detection_threshold().to_string(),
+                "--threads".into(),
+                peer_threads.to_string(),
+                "--adaptive-min".into(),
+                vigil_infer::analyzer::MIN_ADAPTIVE_INPUT_PIXELS.to_string(),
+                "--list".into(),
+                list.display().to_string(),
+            ],
+        );
+        let peer = match peer {
+            Ok(peer) => peer,
+            Err(error) => {
+                let _ = std::fs::remove_file(&list);
+                return Err(error);
+            }
+        };
+        print_pipeline_row(&format!("python, {peer_threads} thr"), &peer);
+        let rate = |v: &serde_json::Value| v["images_per_second"].as_f64().unwrap_or(0.0);
+        if best.as_ref().is_none_or(|b| rate(&peer) > rate(b)) {
+            best = Some(peer);
+        }
+    }
     let _ = std::fs::remove_file(&list);
-    let peer = peer?;
-    print_pipeline_row("python ort+opencv", &peer);
-    let ratio = ours["images_per_second"].as_f64().unwrap_or(0.0)
-        / peer["images_per_second"].as_f64().unwrap_or(f64::NAN);
-    println!(
-        "ratio vigil / python: {ratio:.2}x ({})",
-        peer["peer"].as_str().unwrap_or("")
-    );
+    if let Some(peer) = best {
+        let ratio = ours["images_per_second"].as_f64().unwrap_or(0.0)
+            / peer["images_per_second"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "ratio vigil / best python: {ratio:.2}x ({})",
+            peer["peer"].as_str().unwrap_or("")
+        );
+    }
     Ok(())
 }
 

@@ -186,8 +186,9 @@ pub enum BenchCommand {
         images: usize,
         #[arg(long, default_value_t = 2)]
         threads: usize,
-        /// Images processed side by side, each worker with threads / workers intra-op threads.
-        #[arg(long, default_value_t = 1)]
+        /// Images processed side by side, each worker with threads / workers intra-op threads
+        /// (0 = one worker per thread, as `vigil serve` runs by default).
+        #[arg(long, default_value_t = 0)]
         workers: usize,
         /// Skip the Python peer.
         #[arg(long)]

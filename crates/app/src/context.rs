@@ -51,13 +51,15 @@ impl Context {
     }
 
     pub fn analyzer_for(&self, config: &VigilConfig) -> anyhow::Result<FaceAnalyzer> {
+        let mut config = config.clone();
+        config.threads = config.resolved_threads(cores());
         if !config.models_dir.is_dir() {
             bail!(
                 "models folder {} does not exist: run `vigil models fetch` (or `vigil models fetch --from DIR`)",
                 config.models_dir.display()
             );
         }
-        let settings = AnalyzerSettings::from_config(config);
+        let settings = AnalyzerSettings::from_config(&config);
         FaceAnalyzer::new(settings).with_context(|| {
             format!(
                 "loading models {} + {} from {}",
@@ -74,16 +76,10 @@ impl Context {
         })
     }
 
+    /// The service, with `workers` analyzers for concurrent requests.
     pub fn service(&self) -> anyhow::Result<FaceService> {
-        let workers = self.config.workers;
-        let mut config = self.config.clone();
-        if workers > 1 {
-            let total = match config.threads {
-                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                n => n,
-            };
-            config.threads = (total / workers).max(1);
-        }
+        let config = self.config.clone();
+        let workers = config.resolved_workers(cores());
         let analyzers = (0..workers)
             .map(|_| self.analyzer_for(&config).map(Arc::new))
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -97,6 +93,11 @@ impl Context {
             self.decode_limits(),
         )?)
     }
+}
+
+/// Cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The repository root: the nearest folder above the working directory (or the executable)

@@ -31,10 +31,12 @@ pub struct VigilConfig {
     /// Path of libonnxruntime.so; when empty, the `ORT_DYLIB_PATH` variable or the project's
     /// `.venv` is searched.
     pub onnxruntime_library: Option<PathBuf>,
-    /// Inference threads per model session; 0 = all cores.
+    /// Intra-op threads per model session; 0 = cores / workers (at least 1).
     pub threads: usize,
-    /// Photos analysed side by side by the server (each with its own model sessions and
-    /// threads / workers intra-op threads): more throughput under concurrent requests.
+    /// Photos analysed side by side, each by its own model sessions; 0 = one per core.
+    /// onnxruntime spreads one small tensor poorly over cores (measured in BENCHMARKS.md: two
+    /// one-thread workers give 2.6× the throughput of one two-thread session), so vigil
+    /// parallelises across photos rather than inside one.
     pub workers: usize,
     pub pipeline: PipelineConfig,
     pub quality: QualityConfig,
@@ -103,7 +105,7 @@ impl Default for VigilConfig {
             models_dir: PathBuf::from("models"),
             onnxruntime_library: None,
             threads: 0,
-            workers: 1,
+            workers: 0,
             pipeline: PipelineConfig::default(),
             quality: QualityConfig::default(),
             matching: MatchingConfig::default(),
@@ -193,15 +195,30 @@ impl VigilConfig {
         Ok(config)
     }
 
+    /// Workers to run, given the machine's core count.
+    pub fn resolved_workers(&self, cores: usize) -> usize {
+        if self.workers == 0 {
+            cores.max(1)
+        } else {
+            self.workers
+        }
+    }
+
+    /// Intra-op threads per session, given the machine's core count.
+    pub fn resolved_threads(&self, cores: usize) -> usize {
+        if self.threads == 0 {
+            (cores / self.resolved_workers(cores)).max(1)
+        } else {
+            self.threads
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let rate = self.matching.false_match_rate;
         if !(rate > 0.0 && rate < 1.0) {
             return Err(ConfigError::Invalid(format!(
                 "matching.false_match_rate must be in (0, 1), got {rate}"
             )));
-        }
-        if self.workers == 0 {
-            return Err(ConfigError::Invalid("workers must be at least 1".into()));
         }
         if self.matching.top_k == 0 {
             return Err(ConfigError::Invalid(
@@ -296,6 +313,32 @@ mod tests {
         assert!(VigilConfig::load(None, bad).is_err());
         let unknown = vec![("VIGIL_NOPE".to_string(), "1".to_string())];
         assert!(VigilConfig::load(None, unknown).is_err());
+    }
+}
+
+#[cfg(test)]
+mod parallelism_tests {
+    use super::*;
+
+    #[test]
+    fn automatic_parallelism_gives_one_thread_per_worker_per_core() {
+        let config = VigilConfig::default();
+        assert_eq!(config.resolved_workers(8), 8);
+        assert_eq!(config.resolved_threads(8), 1);
+        let config = VigilConfig {
+            workers: 2,
+            ..VigilConfig::default()
+        };
+        assert_eq!(config.resolved_threads(8), 4);
+        let config = VigilConfig {
+            workers: 3,
+            threads: 5,
+            ..VigilConfig::default()
+        };
+        assert_eq!(
+            (config.resolved_workers(2), config.resolved_threads(2)),
+            (3, 5)
+        );
     }
 }
 
