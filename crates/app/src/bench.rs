@@ -56,12 +56,9 @@ fn run_peer(script: &str, args: &[String]) -> anyhow::Result<serde_json::Value> 
         );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let last = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .unwrap_or("");
-    serde_json::from_str(last).with_context(|| format!("parsing {script} output: {stdout}"))
+    // the report is the JSON document at the end of the output
+    let report = stdout.find('{').map_or("", |start| &stdout[start..]);
+    serde_json::from_str(report).with_context(|| format!("parsing {script} output: {stdout}"))
 }
 
 fn pipeline(
