@@ -67,6 +67,13 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage,
             "header says {width}x{height}"
         )));
     }
+    if format == ImageFormat::Jpeg && !jpeg_has_end_after_last_scan(bytes) {
+        // The JPEG decoder fills a cut-off scan with grey and reports success; a truncated
+        // upload must be refused, not enrolled half grey.
+        return Err(InferError::CorruptImage(
+            "the JPEG is truncated: no end-of-image marker after its last scan".into(),
+        ));
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decoder_limits = image::Limits::default();
     // Room for the decoded image plus the decoder's working copy at 16 bits per sample.
@@ -88,6 +95,16 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage,
         rgb: rgb.into_raw(),
         sha256: hex::encode(Sha256::digest(bytes)),
     })
+}
+
+/// True when an end-of-image marker (FF D9) follows the last start-of-scan (FF DA). Inside
+/// entropy-coded data an FF byte is always followed by 00 or a restart marker, so FF D9 there
+/// can only be the real end; bytes after the end (some cameras append data) are allowed.
+fn jpeg_has_end_after_last_scan(bytes: &[u8]) -> bool {
+    let Some(last_scan) = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
+    bytes[last_scan + 2..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// Width and height from the header alone. JPEG and PNG are parsed here so that a hostile

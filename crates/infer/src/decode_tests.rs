@@ -232,3 +232,21 @@ fn empty_unknown_truncated_and_corrupt_inputs_get_distinct_errors() {
         Err(InferError::CorruptImage(_))
     ));
 }
+
+#[test]
+fn jpeg_cut_inside_its_pixel_data_is_refused_but_trailing_bytes_are_accepted() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/lfw/lfw-deepfunneled/Colin_Powell/Colin_Powell_0001.jpg");
+    let jpeg = std::fs::read(path).unwrap();
+    assert!(decode_image(&jpeg, &limits()).is_ok());
+    // cut three quarters of the way in: the header and part of the scan are intact
+    let cut = &jpeg[..jpeg.len() * 3 / 4];
+    match decode_image(cut, &limits()) {
+        Err(InferError::CorruptImage(message)) => assert!(message.contains("truncated")),
+        other => panic!("expected CorruptImage, got {:?}", other.map(|i| i.width)),
+    }
+    // data appended after the end-of-image marker, as some cameras write, is fine
+    let mut trailing = jpeg.clone();
+    trailing.extend_from_slice(b"camera trailer bytes");
+    assert!(decode_image(&trailing, &limits()).is_ok());
+}
