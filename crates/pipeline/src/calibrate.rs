@@ -153,6 +153,17 @@ pub fn calibrate(
     )?)
 }
 
+/// The calibration tables shipped in the repository (`calibration/<model>.json`), measured by
+/// `vigil calibrate`.
+pub fn builtin_table(model: &str) -> Option<CalibrationTable> {
+    let text = match model {
+        "w600k_mbf_int8" => include_str!("../../../calibration/w600k_mbf_int8.json"),
+        "fr_feature" => include_str!("../../../calibration/fr_feature.json"),
+        _ => return None,
+    };
+    CalibrationTable::from_json(text).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,15 +176,4 @@ mod tests {
         assert_eq!(pairs.len(), 2);
         assert!(parse_exclusions(LFW_EXCLUSIONS).len() >= 19);
     }
-}
-
-/// The calibration tables shipped in the repository (`calibration/<model>.json`), measured by
-/// `vigil calibrate`.
-pub fn builtin_table(model: &str) -> Option<CalibrationTable> {
-    let text = match model {
-        "w600k_mbf_int8" => include_str!("../../../calibration/w600k_mbf_int8.json"),
-        "fr_feature" => include_str!("../../../calibration/fr_feature.json"),
-        _ => return None,
-    };
-    CalibrationTable::from_json(text).ok()
 }
