@@ -263,15 +263,19 @@ fn serve_answers_health_checks_on_the_configured_address() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // keep reading the server's log for its whole life, so it never writes into a closed pipe
     let stderr = server.stderr.take().unwrap();
-    let mut address = None;
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            address = Some(rest.trim().to_string());
-            break;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = sender.send(rest.trim().to_string());
+            }
         }
-    }
+    });
+    let address = receiver
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .ok();
     let address = address.expect("the server printed its address");
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
     write!(
