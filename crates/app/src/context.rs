@@ -50,6 +50,14 @@ impl Context {
         self.analyzer_for(&config)
     }
 
+    /// One analyzer per worker (`workers`: one per core by default), for work that runs
+    /// photos side by side (evaluations, calibration).
+    pub fn analyzers_for(&self, config: &VigilConfig) -> anyhow::Result<Vec<FaceAnalyzer>> {
+        (0..config.resolved_workers(cores()))
+            .map(|_| self.analyzer_for(config))
+            .collect()
+    }
+
     pub fn analyzer_for(&self, config: &VigilConfig) -> anyhow::Result<FaceAnalyzer> {
         let mut config = config.clone();
         config.threads = config.resolved_threads(cores());

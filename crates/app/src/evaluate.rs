@@ -26,11 +26,15 @@ fn write_json<T: serde::Serialize>(path: Option<&Path>, value: &T) -> anyhow::Re
 }
 
 pub fn calibrate(context: &Context, args: CalibrateArgs) -> anyhow::Result<()> {
-    let analyzer = context.analyzer(args.model.as_deref())?;
+    let mut config = context.config.clone();
+    if let Some(model) = &args.model {
+        config.pipeline.recognizer = model.clone();
+    }
+    let analyzers = context.analyzers_for(&config)?;
     let dataset = LfwDataset::new(lfw_dir(args.lfw.as_deref())?)?;
     let cache = context.cache_dir();
     let table =
-        vigil_pipeline::calibrate::calibrate(&dataset, &analyzer, args.identities, Some(&cache))?;
+        vigil_pipeline::calibrate::calibrate(&dataset, &analyzers, args.identities, Some(&cache))?;
     let out = match args.out {
         Some(path) => path,
         None => repository_root()
@@ -77,19 +81,19 @@ pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<()> {
             reference_config.pipeline.detector = "scrfd_2.5g".into();
             for recognizer in RECOGNIZERS {
                 reference_config.pipeline.recognizer = recognizer.to_string();
-                let analyzer = context.analyzer_for(&reference_config)?;
+                let analyzers = context.analyzers_for(&reference_config)?;
                 reports.push(run_lfw(
                     &dataset,
-                    &analyzer,
+                    &analyzers,
                     LfwVariant::Reference,
                     pairs_per_fold,
                     Some(&cache),
                 )?);
             }
-            let analyzer = context.analyzer(None)?;
+            let analyzers = context.analyzers_for(&context.config)?;
             reports.push(run_lfw(
                 &dataset,
-                &analyzer,
+                &analyzers,
                 LfwVariant::Default,
                 pairs_per_fold,
                 Some(&cache),
@@ -148,8 +152,8 @@ pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<()> {
             json,
         } => {
             let dataset = LfwDataset::new(lfw_dir(lfw.as_deref())?)?;
-            let analyzer = context.analyzer(None)?;
-            let report = run_openset(&dataset, &analyzer, identities, Some(&cache))?;
+            let analyzers = context.analyzers_for(&context.config)?;
+            let report = run_openset(&dataset, &analyzers, identities, Some(&cache))?;
             println!(
                 "{} + {}: gallery {} identities, {} mated probes, {} non-mated probes ({} label-noise identities left out)",
                 report.detector,

@@ -50,7 +50,7 @@ fn bin_of(score: f32, bins: usize) -> usize {
 
 pub fn calibrate(
     dataset: &LfwDataset,
-    analyzer: &FaceAnalyzer,
+    analyzers: &[FaceAnalyzer],
     identities_limit: Option<usize>,
     cache_dir: Option<&Path>,
 ) -> Result<CalibrationTable, ServiceError> {
@@ -59,8 +59,9 @@ pub fn calibrate(
         identities.truncate(limit);
     }
     let images: Vec<LfwImage> = identities.iter().flat_map(|(_, i)| i.clone()).collect();
-    let set = embed_lfw(dataset, analyzer, LfwVariant::Default, &images, cache_dir)?;
-    // (identity index, embedding) for every image with a face
+    let set = embed_lfw(dataset, analyzers, LfwVariant::Default, &images, cache_dir)?;
+    let analyzer = &analyzers[0]; // embed_lfw refused an empty list
+                                  // (identity index, embedding) for every image with a face
     let mut rows: Vec<(usize, &[f32])> = Vec::new();
     for (identity, (_, images)) in identities.iter().enumerate() {
         for image in images {

@@ -103,14 +103,19 @@ fn embed_one(
     }
 }
 
-/// Embeds `images` (reusing the cache in `cache_dir` when it holds them).
+/// Embeds `images` (reusing the cache in `cache_dir` when it holds them). The images are
+/// shared out over `analyzers` (same models, one thread each works best; see BENCHMARKS.md),
+/// which run side by side.
 pub fn embed_lfw(
     dataset: &LfwDataset,
-    analyzer: &FaceAnalyzer,
+    analyzers: &[FaceAnalyzer],
     variant: LfwVariant,
     images: &[LfwImage],
     cache_dir: Option<&Path>,
 ) -> Result<EmbeddingSet, ServiceError> {
+    let analyzer = analyzers
+        .first()
+        .ok_or_else(|| ServiceError::Invalid("no analyzer to embed with".into()))?;
     let model = analyzer.recognizer_model().clone();
     let cache_path = cache_dir.map(|dir| {
         dir.join(format!(
@@ -130,17 +135,42 @@ pub fn embed_lfw(
         .collect();
     if !missing.is_empty() {
         let bar = super::progress(missing.len(), &format!("embedding {model}"));
-        for image in missing {
-            let path = dataset.path_of(image);
-            let bytes = std::fs::read(&path).map_err(|source| ServiceError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let embedded = embed_one(analyzer, variant, &bytes)?;
-            by_image.insert(image.clone(), embedded);
-            bar.inc(1);
-        }
+        let embed_share = |worker: usize, analyzer: &FaceAnalyzer| {
+            let mut done = Vec::new();
+            for image in missing.iter().skip(worker).step_by(analyzers.len()) {
+                let path = dataset.path_of(image);
+                let bytes = std::fs::read(&path).map_err(|source| ServiceError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                done.push(((*image).clone(), embed_one(analyzer, variant, &bytes)?));
+                bar.inc(1);
+            }
+            Ok::<_, ServiceError>(done)
+        };
+        let shares: Vec<Result<Vec<(LfwImage, ImageEmbedding)>, ServiceError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = analyzers
+                    .iter()
+                    .enumerate()
+                    .map(|(worker, analyzer)| {
+                        let embed_share = &embed_share;
+                        scope.spawn(move || embed_share(worker, analyzer))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| {
+                        handle.join().unwrap_or_else(|_| {
+                            Err(ServiceError::Invalid("an embedding worker panicked".into()))
+                        })
+                    })
+                    .collect()
+            });
         bar.finish_and_clear();
+        for share in shares {
+            by_image.extend(share?);
+        }
         if let Some(path) = &cache_path {
             write_cache(path, &by_image)?;
         }

@@ -83,7 +83,7 @@ pub fn pair_scores(pairs: &[LfwPair], set: &EmbeddingSet) -> (Vec<f32>, usize) {
 
 pub fn run_lfw(
     dataset: &LfwDataset,
-    analyzer: &FaceAnalyzer,
+    analyzers: &[FaceAnalyzer],
     variant: LfwVariant,
     pairs_per_fold: Option<usize>,
     cache_dir: Option<&Path>,
@@ -95,7 +95,8 @@ pub fn run_lfw(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let set = embed_lfw(dataset, analyzer, variant, &images, cache_dir)?;
+    let set = embed_lfw(dataset, analyzers, variant, &images, cache_dir)?;
+    let analyzer = &analyzers[0]; // embed_lfw refused an empty list
     let (scores, pairs_without_face) = pair_scores(&pairs, &set);
     let (accuracy, deviation, threshold) = ten_fold_accuracy(&pairs, &scores);
     let mean_of = |same: bool| {

@@ -68,7 +68,7 @@ fn search(gallery: &[&Embedding], probe: Option<&Embedding>) -> Search {
 
 pub fn run_openset(
     dataset: &LfwDataset,
-    analyzer: &FaceAnalyzer,
+    analyzers: &[FaceAnalyzer],
     identities_limit: Option<usize>,
     cache_dir: Option<&Path>,
 ) -> Result<OpenSetReport, ServiceError> {
@@ -86,7 +86,8 @@ pub fn run_openset(
     identities.retain(|(name, _)| !noisy.contains(name));
     let excluded_identities = before - identities.len();
     let images: Vec<LfwImage> = identities.iter().flat_map(|(_, i)| i.clone()).collect();
-    let set: EmbeddingSet = embed_lfw(dataset, analyzer, LfwVariant::Default, &images, cache_dir)?;
+    let set: EmbeddingSet = embed_lfw(dataset, analyzers, LfwVariant::Default, &images, cache_dir)?;
+    let analyzer = &analyzers[0]; // embed_lfw refused an empty list
 
     let mut gallery: Vec<&Embedding> = Vec::new();
     let mut mated: Vec<(usize, &LfwImage)> = Vec::new();
