@@ -129,6 +129,33 @@ pub struct TemplateView {
     pub created_at_ms: i64,
 }
 
+impl SubjectView {
+    pub fn of(subject: vigil_store::Subject, template_count: usize) -> Self {
+        Self {
+            id: subject.id.0,
+            name: subject.name,
+            notes: subject.notes,
+            created_at_ms: subject.created_at_ms,
+            template_count,
+        }
+    }
+}
+
+impl From<vigil_store::TemplateInfo> for TemplateView {
+    fn from(t: vigil_store::TemplateInfo) -> Self {
+        Self {
+            id: t.id.0,
+            model: t.model.to_string(),
+            quality: t.quality,
+            detector: t.detector,
+            source_sha256: t.source_sha256,
+            source_name: t.source_name,
+            bbox: t.bbox,
+            created_at_ms: t.created_at_ms,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SubjectDetail {
     pub subject: SubjectView,

@@ -325,13 +325,7 @@ impl FaceService {
             .subject(id)?
             .ok_or_else(|| ServiceError::NotFound(format!("subject {id}")))?;
         let template_count = self.store.templates_of(id)?.len();
-        Ok(SubjectView {
-            id: subject.id.0,
-            name: subject.name,
-            notes: subject.notes,
-            created_at_ms: subject.created_at_ms,
-            template_count,
-        })
+        Ok(SubjectView::of(subject, template_count))
     }
 
     pub fn list_subjects(
@@ -343,13 +337,7 @@ impl FaceService {
             .store
             .list_subjects(offset as u64, limit.min(1000) as u64)?
             .into_iter()
-            .map(|s| SubjectView {
-                id: s.subject.id.0,
-                name: s.subject.name,
-                notes: s.subject.notes,
-                created_at_ms: s.subject.created_at_ms,
-                template_count: s.template_count as usize,
-            })
+            .map(|s| SubjectView::of(s.subject, s.template_count as usize))
             .collect())
     }
 
@@ -359,16 +347,7 @@ impl FaceService {
             .store
             .templates_of(id)?
             .into_iter()
-            .map(|t| TemplateView {
-                id: t.id.0,
-                model: t.model.to_string(),
-                quality: t.quality,
-                detector: t.detector,
-                source_sha256: t.source_sha256,
-                source_name: t.source_name,
-                bbox: t.bbox,
-                created_at_ms: t.created_at_ms,
-            })
+            .map(TemplateView::from)
             .collect();
         Ok(SubjectDetail { subject, templates })
     }
@@ -440,6 +419,5 @@ pub fn dominant_face(faces: Vec<AnalyzedFace>) -> Result<AnalyzedFace, ServiceEr
 }
 
 fn area(face: &AnalyzedFace) -> f32 {
-    let b = &face.detection.bbox;
-    (b.x2 - b.x1).max(0.0) * (b.y2 - b.y1).max(0.0)
+    face.detection.bbox.area()
 }

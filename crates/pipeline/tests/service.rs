@@ -22,16 +22,23 @@ fn lfw(name: &str, number: u32) -> NamedImage {
     }
 }
 
-fn service(directory: &tempfile::TempDir) -> (FaceService, Arc<SqliteStore>) {
+/// A service over `analyzers` analyzers (one thread each) and a SQLite file in `directory`.
+fn service_with(
+    directory: &tempfile::TempDir,
+    analyzers: usize,
+) -> (FaceService, Arc<SqliteStore>) {
     let config = VigilConfig {
         models_dir: shared().join("models"),
+        threads: 1,
         ..VigilConfig::default()
     };
-    let analyzer = Arc::new(FaceAnalyzer::new(AnalyzerSettings::from_config(&config)).unwrap());
-    let calibration = builtin_table(analyzer.recognizer_model().as_str()).unwrap();
+    let analyzers: Vec<_> = (0..analyzers)
+        .map(|_| Arc::new(FaceAnalyzer::new(AnalyzerSettings::from_config(&config)).unwrap()))
+        .collect();
+    let calibration = builtin_table(analyzers[0].recognizer_model().as_str()).unwrap();
     let store = Arc::new(SqliteStore::open(directory.path().join("vigil.db")).unwrap());
-    let service = FaceService::new(
-        analyzer,
+    let service = FaceService::with_analyzers(
+        analyzers,
         store.clone(),
         calibration,
         MatchingConfig::default(),
@@ -39,6 +46,10 @@ fn service(directory: &tempfile::TempDir) -> (FaceService, Arc<SqliteStore>) {
     )
     .unwrap();
     (service, store)
+}
+
+fn service(directory: &tempfile::TempDir) -> (FaceService, Arc<SqliteStore>) {
+    service_with(directory, 1)
 }
 
 fn jpeg(image: &image::RgbImage) -> Vec<u8> {
@@ -303,24 +314,7 @@ fn a_photo_of_fifty_faces_is_analysed_whole() {
 #[test]
 fn concurrent_requests_on_several_analyzers_agree_with_one_at_a_time() {
     let directory = tempfile::tempdir().unwrap();
-    let config = VigilConfig {
-        models_dir: shared().join("models"),
-        threads: 1,
-        ..VigilConfig::default()
-    };
-    let analyzers: Vec<_> = (0..2)
-        .map(|_| Arc::new(FaceAnalyzer::new(AnalyzerSettings::from_config(&config)).unwrap()))
-        .collect();
-    let calibration = builtin_table(analyzers[0].recognizer_model().as_str()).unwrap();
-    let store = Arc::new(SqliteStore::open(directory.path().join("vigil.db")).unwrap());
-    let service = FaceService::with_analyzers(
-        analyzers,
-        store,
-        calibration,
-        MatchingConfig::default(),
-        DecodeLimits::default(),
-    )
-    .unwrap();
+    let (service, _) = service_with(&directory, 2);
     assert_eq!(service.concurrent_analyses(), 2);
     service
         .enroll(

@@ -143,12 +143,7 @@ pub(super) fn yunet(
                 ];
             }
             faces.push(DetectedFace {
-                bbox: BoundingBox {
-                    x1: cx - width * 0.5,
-                    y1: cy - height * 0.5,
-                    x2: cx + width * 0.5,
-                    y2: cy + height * 0.5,
-                },
+                bbox: BoundingBox::from_centre(cx, cy, width, height),
                 score,
                 landmarks,
             });
@@ -204,12 +199,7 @@ pub(super) fn retinaface(
             ];
         }
         faces.push(DetectedFace {
-            bbox: BoundingBox {
-                x1: cx - width * 0.5,
-                y1: cy - height * 0.5,
-                x2: cx + width * 0.5,
-                y2: cy + height * 0.5,
-            },
+            bbox: BoundingBox::from_centre(cx, cy, width, height),
             score,
             landmarks,
         });

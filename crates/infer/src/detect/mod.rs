@@ -24,6 +24,16 @@ pub struct BoundingBox {
 }
 
 impl BoundingBox {
+    /// The box of the given size centred on (cx, cy).
+    pub fn from_centre(cx: f32, cy: f32, width: f32, height: f32) -> Self {
+        Self {
+            x1: cx - width * 0.5,
+            y1: cy - height * 0.5,
+            x2: cx + width * 0.5,
+            y2: cy + height * 0.5,
+        }
+    }
+
     pub fn width(&self) -> f32 {
         (self.x2 - self.x1).max(0.0)
     }

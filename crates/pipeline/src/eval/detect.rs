@@ -6,7 +6,7 @@
 use crate::error::ServiceError;
 use serde::Serialize;
 use std::path::Path;
-use vigil_infer::{decode_image, DecodeLimits, FaceAnalyzer};
+use vigil_infer::{decode_image, BoundingBox, DecodeLimits, FaceAnalyzer};
 
 pub const GROUND_TRUTH_KEY: &str = "det_2.5g.onnx@640";
 pub const MIN_IOU: f32 = 0.5;
@@ -31,15 +31,8 @@ pub struct PhotoDetections {
 }
 
 pub fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let width = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let height = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let intersection = width * height;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection;
-    if union <= 0.0 {
-        0.0
-    } else {
-        intersection / union
-    }
+    let to_box = |[x1, y1, x2, y2]: [f32; 4]| BoundingBox { x1, y1, x2, y2 };
+    to_box(a).iou(&to_box(b))
 }
 
 /// Greedy one-to-one matching by IoU: returns the IoU of each matched ground-truth box and the

@@ -55,9 +55,8 @@ pub fn nearest_centre(faces: &[DetectedFace], centre: [f32; 2]) -> Option<usize>
 }
 
 fn distance(face: &DetectedFace, centre: [f32; 2]) -> f32 {
-    let cx = 0.5 * (face.bbox.x1 + face.bbox.x2) - centre[0];
-    let cy = 0.5 * (face.bbox.y1 + face.bbox.y2) - centre[1];
-    cx * cx + cy * cy
+    let [x, y] = face.bbox.center();
+    (x - centre[0]).powi(2) + (y - centre[1]).powi(2)
 }
 
 fn embed_one(
