@@ -4,6 +4,7 @@
 //! levels. Values are parsed as TOML scalars when they parse, as strings otherwise.
 
 use serde::{Deserialize, Serialize};
+use crate::camera::{CameraConfig, VideoConfig};
 use std::path::{Path, PathBuf};
 
 /// `VIGIL_*` variables that are not configuration keys: the config file's path, the log
@@ -42,6 +43,9 @@ pub struct VigilConfig {
     pub quality: QualityConfig,
     pub matching: MatchingConfig,
     pub server: ServerConfig,
+    pub video: VideoConfig,
+    /// Cameras started with the server; the cameras API adds, changes and removes more.
+    pub cameras: Vec<CameraConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -110,6 +114,8 @@ impl Default for VigilConfig {
             quality: QualityConfig::default(),
             matching: MatchingConfig::default(),
             server: ServerConfig::default(),
+            video: VideoConfig::default(),
+            cameras: Vec::new(),
         }
     }
 }
@@ -236,6 +242,21 @@ impl VigilConfig {
             return Err(ConfigError::Invalid(
                 "pipeline.tile_overlap must be in [0, 0.9)".into(),
             ));
+        }
+        self.video
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut seen = std::collections::HashSet::new();
+        for camera in &self.cameras {
+            camera
+                .validate()
+                .map_err(|e| ConfigError::Invalid(format!("camera {:?}: {e}", camera.id.0)))?;
+            if !seen.insert(&camera.id) {
+                return Err(ConfigError::Invalid(format!(
+                    "camera id {:?} is listed twice",
+                    camera.id.0
+                )));
+            }
         }
         Ok(())
     }

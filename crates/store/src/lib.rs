@@ -9,6 +9,7 @@ mod face_store;
 mod records;
 mod sqlite;
 mod stored_embedding;
+mod video_store;
 
 pub use error::StoreError;
 pub use face_store::FaceStore;
@@ -18,3 +19,7 @@ pub use records::{
     MAX_SUBJECT_NAME_CHARS,
 };
 pub use sqlite::{SqliteStore, LATEST_SCHEMA_VERSION};
+pub use video_store::{
+    NewSegment, NewSighting, SegmentRecord, SightingCandidate, SightingEmbedding, SightingId,
+    SightingQuery, SightingRecord, TrajectoryPoint, VideoStore,
+};

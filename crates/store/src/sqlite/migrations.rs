@@ -26,10 +26,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "media_and_thumbnails",
         sql: include_str!("../../migrations/0002_media_and_thumbnails.sql"),
     },
+    Migration {
+        version: 3,
+        name: "video",
+        sql: include_str!("../../migrations/0003_video.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const LATEST_SCHEMA_VERSION: u32 = 2;
+pub const LATEST_SCHEMA_VERSION: u32 = 3;
 
 pub(crate) fn schema_version(connection: &Connection) -> Result<u32, StoreError> {
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;

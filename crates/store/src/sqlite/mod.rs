@@ -2,6 +2,7 @@
 
 mod migrations;
 mod rows;
+mod video;
 
 pub use migrations::LATEST_SCHEMA_VERSION;
 

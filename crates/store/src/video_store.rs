@@ -1,0 +1,172 @@
+//! Persistence for live video: cameras added at run time, sightings, and recording segments.
+//! A separate trait from `FaceStore` so the gallery and the video side can evolve apart; the
+//! embedded `SqliteStore` implements both over one database.
+
+use crate::error::StoreError;
+use serde::{Deserialize, Serialize};
+use vigil_base::{CameraConfig, CameraId, Embedding, ModelId, SubjectId};
+
+/// A sighting's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SightingId(pub i64);
+
+impl std::fmt::Display for SightingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One point of a track's path: time and box centre/size in analysed-frame pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrajectoryPoint {
+    pub at_ms: i64,
+    pub center_x: f32,
+    pub center_y: f32,
+    pub width: f32,
+    pub height: f32,
+}
+
+/// A subject the sighting matched at or below the configured false-match rate when it was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SightingCandidate {
+    pub subject: SubjectId,
+    pub subject_name: String,
+    pub score: f32,
+    pub false_match_rate: f64,
+    pub extrapolated: bool,
+}
+
+/// A finished person-track on one camera, ready to store.
+#[derive(Debug, Clone)]
+pub struct NewSighting {
+    pub camera: CameraId,
+    pub track: u64,
+    pub started_at_ms: i64,
+    pub ended_at_ms: i64,
+    pub best_at_ms: i64,
+    pub observations: u32,
+    pub end_reason: String,
+    pub quality: f32,
+    pub detector_score: f32,
+    /// x1, y1, x2, y2 in analysed-frame pixels.
+    pub bbox: [f32; 4],
+    pub frame_width: u32,
+    pub frame_height: u32,
+    pub crop_jpeg: Vec<u8>,
+    /// Best first; each with the quality score of the face it came from.
+    pub embeddings: Vec<(Embedding, f32)>,
+    pub trajectory: Vec<TrajectoryPoint>,
+    /// Best first.
+    pub candidates: Vec<SightingCandidate>,
+}
+
+/// A stored sighting without its crop and embeddings (fetched separately: they are large).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SightingRecord {
+    pub id: SightingId,
+    pub camera: CameraId,
+    pub track: u64,
+    pub started_at_ms: i64,
+    pub ended_at_ms: i64,
+    pub best_at_ms: i64,
+    pub observations: u32,
+    pub end_reason: String,
+    pub quality: f32,
+    pub detector_score: f32,
+    pub bbox: [f32; 4],
+    pub frame_width: u32,
+    pub frame_height: u32,
+    pub trajectory: Vec<TrajectoryPoint>,
+    pub candidates: Vec<SightingCandidate>,
+    pub created_at_ms: i64,
+}
+
+/// Which sightings to list; all conditions hold together. Newest first.
+#[derive(Debug, Clone, Default)]
+pub struct SightingQuery {
+    pub camera: Option<CameraId>,
+    /// Sightings that overlap [from, to] (unix ms).
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Sightings whose top candidate is this subject.
+    pub subject: Option<SubjectId>,
+    /// Keyset pagination: only ids below this one.
+    pub before_id: Option<SightingId>,
+    pub limit: u64,
+}
+
+/// A sighting's embedding, as the search index loads it.
+#[derive(Debug, Clone)]
+pub struct SightingEmbedding {
+    pub sighting: SightingId,
+    pub camera: CameraId,
+    pub best_at_ms: i64,
+    pub rank: u32,
+    pub embedding: Embedding,
+}
+
+/// A completed recording file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSegment {
+    pub camera: CameraId,
+    /// Relative to the recordings folder.
+    pub path: String,
+    pub started_at_ms: i64,
+    pub ended_at_ms: i64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentRecord {
+    pub id: i64,
+    pub camera: CameraId,
+    pub path: String,
+    pub started_at_ms: i64,
+    pub ended_at_ms: i64,
+    pub bytes: u64,
+}
+
+pub trait VideoStore: Send + Sync {
+    /// Inserts or replaces a camera's settings (validated first).
+    fn save_camera(&self, camera: &CameraConfig) -> Result<(), StoreError>;
+    /// `NotFound` when absent.
+    fn delete_camera(&self, id: &CameraId) -> Result<(), StoreError>;
+    /// In id order.
+    fn cameras(&self) -> Result<Vec<CameraConfig>, StoreError>;
+
+    /// Stores a sighting with its crop and embeddings in one transaction.
+    fn insert_sighting(&self, sighting: &NewSighting) -> Result<SightingId, StoreError>;
+    fn sighting(&self, id: SightingId) -> Result<Option<SightingRecord>, StoreError>;
+    fn sighting_crop(&self, id: SightingId) -> Result<Option<Vec<u8>>, StoreError>;
+    fn list_sightings(&self, query: &SightingQuery) -> Result<Vec<SightingRecord>, StoreError>;
+    fn sighting_embeddings(
+        &self,
+        sighting: SightingId,
+    ) -> Result<Vec<(Embedding, f32)>, StoreError>;
+    /// Every stored sighting embedding of `model`, for rebuilding the search index.
+    fn sighting_embeddings_for_model(
+        &self,
+        model: &ModelId,
+    ) -> Result<Vec<SightingEmbedding>, StoreError>;
+    /// Deletes sightings that ended before `before_ms`, returning their ids.
+    fn delete_sightings_ended_before(&self, before_ms: i64) -> Result<Vec<SightingId>, StoreError>;
+
+    /// Registers a completed segment file. A path already registered is `Conflict`.
+    fn add_segment(&self, segment: &NewSegment) -> Result<i64, StoreError>;
+    /// Segments overlapping [from, to] of one camera, oldest first.
+    fn segments_between(
+        &self,
+        camera: &CameraId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<SegmentRecord>, StoreError>;
+    /// All segments (of one camera, or all), oldest first.
+    fn segments(&self, camera: Option<&CameraId>) -> Result<Vec<SegmentRecord>, StoreError>;
+    /// Removes segment rows and lists their paths as garbage, in one transaction; the caller
+    /// then unlinks the files and calls `forget_garbage`.
+    fn retire_segments(&self, ids: &[i64]) -> Result<Vec<String>, StoreError>;
+    /// Paths whose rows were retired but whose files may still exist (after a crash).
+    fn garbage(&self) -> Result<Vec<String>, StoreError>;
+    fn forget_garbage(&self, paths: &[String]) -> Result<(), StoreError>;
+}
