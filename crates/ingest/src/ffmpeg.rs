@@ -1,0 +1,290 @@
+//! ffmpeg command lines and the frame stream it writes.
+//!
+//! Decoding writes PPM images (`-c:v ppm -f image2pipe`): raw RGB with a tiny text header per
+//! frame, so the reader learns the frame size from the stream itself (no probe round trip, and a
+//! resolution change mid-stream is followed) at no encoding cost.
+
+use crate::IngestError;
+use std::io::BufRead;
+use std::path::Path;
+use vigil_base::camera::{CameraConfig, RtspTransport, SourceKind};
+
+/// Largest frame accepted from the pipe (8K), so a corrupt header cannot make us allocate
+/// gigabytes.
+pub const MAX_FRAME_PIXELS: u64 = 7680 * 4320;
+
+/// Arguments naming the input: transport and timeout options, then `-i URL`.
+fn input_arguments(
+    camera: &CameraConfig,
+    url: &str,
+    for_recording: bool,
+) -> Result<Vec<String>, IngestError> {
+    let kind = SourceKind::of(url).map_err(|e| IngestError::Config(e.to_string()))?;
+    // Socket I/O timeout slightly under the stall timeout: ffmpeg gives up by itself on a
+    // silent peer, and the supervisor's watchdog is the backstop.
+    let io_timeout_us = ((camera.stall_timeout_secs as f64) * 1e6) as u64;
+    let mut args: Vec<String> = Vec::new();
+    if !for_recording {
+        if let Some(hwaccel) = &camera.hwaccel {
+            args.extend(["-hwaccel".into(), hwaccel.clone()]);
+        }
+    }
+    match kind {
+        SourceKind::Rtsp => {
+            let transport = match camera.rtsp_transport {
+                RtspTransport::Tcp => "tcp",
+                RtspTransport::Udp => "udp",
+            };
+            args.extend([
+                "-rtsp_transport".into(),
+                transport.into(),
+                "-timeout".into(),
+                io_timeout_us.to_string(),
+            ]);
+        }
+        SourceKind::Http | SourceKind::Hls => {
+            args.extend(["-rw_timeout".into(), io_timeout_us.to_string()]);
+        }
+        SourceKind::File(ref path) => {
+            if !path.exists() {
+                return Err(IngestError::SourceMissing(path.display().to_string()));
+            }
+            if camera.loop_file {
+                args.extend(["-stream_loop".into(), "-1".into()]);
+            }
+            if camera.realtime {
+                args.push("-re".into());
+            }
+        }
+    }
+    let input = match kind {
+        SourceKind::File(path) => path.display().to_string(),
+        _ => url.to_string(),
+    };
+    args.extend(["-i".into(), input]);
+    Ok(args)
+}
+
+/// `ffmpeg` arguments that decode the camera's analysis stream to PPM frames on stdout at the
+/// analysis rate and resolution.
+pub fn decode_arguments(camera: &CameraConfig) -> Result<Vec<String>, IngestError> {
+    let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error"]
+        .map(String::from)
+        .to_vec();
+    args.extend(input_arguments(camera, camera.analysis_url(), false)?);
+    let mut filters = vec![format!("fps={}", camera.analysis_fps)];
+    if let Some(width) = camera.analysis_width {
+        // -2 keeps the aspect ratio with an even height; never upscale.
+        filters.push(format!("scale='min({width},iw)':-2"));
+    }
+    args.extend(["-an", "-sn", "-dn", "-map", "0:v:0", "-vf"].map(String::from));
+    args.push(filters.join(","));
+    args.extend(["-c:v", "ppm", "-f", "image2pipe", "pipe:1"].map(String::from));
+    Ok(args)
+}
+
+/// `ffmpeg` arguments that copy the camera's main stream, without re-encoding, into fragmented
+/// MP4 segments `<prefix>-NNNNNN.mp4` under `directory`, appending one CSV line
+/// (`file,start,end`) to `list` as each segment is closed, and reporting progress on stdout.
+pub fn record_arguments(
+    camera: &CameraConfig,
+    directory: &Path,
+    prefix: &str,
+    list: &Path,
+    segment_seconds: u32,
+) -> Result<Vec<String>, IngestError> {
+    let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error"]
+        .map(String::from)
+        .to_vec();
+    args.extend(input_arguments(camera, &camera.url, true)?);
+    args.extend(
+        [
+            "-map",
+            "0:v:0",
+            "-map",
+            "0:a?",
+            "-c",
+            "copy",
+            "-f",
+            "segment",
+            "-segment_format",
+            "mp4",
+        ]
+        .map(String::from),
+    );
+    args.extend([
+        "-segment_time".into(),
+        segment_seconds.to_string(),
+        // Fragmented MP4: a segment cut short by a crash is still playable up to its last
+        // fragment.
+        "-segment_format_options".into(),
+        "movflags=+frag_keyframe+empty_moov+default_base_moof".into(),
+        "-reset_timestamps".into(),
+        "1".into(),
+        "-segment_list".into(),
+        list.display().to_string(),
+        "-segment_list_type".into(),
+        "csv".into(),
+        "-segment_list_flags".into(),
+        "+live".into(),
+        "-progress".into(),
+        "pipe:1".into(),
+        "-stats_period".into(),
+        "1".into(),
+        directory
+            .join(format!("{prefix}-%06d.mp4"))
+            .display()
+            .to_string(),
+    ]);
+    Ok(args)
+}
+
+/// One frame read from the pipe.
+pub struct RawFrame {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+/// Reads the next PPM frame; `Ok(None)` at a clean end of stream.
+pub fn read_ppm_frame(reader: &mut impl BufRead) -> Result<Option<RawFrame>, IngestError> {
+    if reader.fill_buf().map_err(IngestError::Pipe)?.is_empty() {
+        return Ok(None);
+    }
+    let magic = read_token(reader)?;
+    if magic != "P6" {
+        return Err(IngestError::Garbage(format!(
+            "expected a PPM frame, found {:?}",
+            magic.chars().take(16).collect::<String>()
+        )));
+    }
+    let width = parse_number(&read_token(reader)?, "width")?;
+    let height = parse_number(&read_token(reader)?, "height")?;
+    let maxval = parse_number(&read_token(reader)?, "maxval")?;
+    if maxval != 255 {
+        return Err(IngestError::Garbage(format!(
+            "PPM frames must be 8-bit, maxval is {maxval}"
+        )));
+    }
+    let pixels = width as u64 * height as u64;
+    if width == 0 || height == 0 || pixels > MAX_FRAME_PIXELS {
+        return Err(IngestError::Garbage(format!(
+            "frame size {width}x{height} is out of range"
+        )));
+    }
+    let mut rgb = vec![0u8; (pixels * 3) as usize];
+    reader.read_exact(&mut rgb).map_err(IngestError::Pipe)?;
+    Ok(Some(RawFrame { width, height, rgb }))
+}
+
+/// A whitespace-delimited header token; consumes exactly one whitespace byte after it (the
+/// PPM rule before the pixel data).
+fn read_token(reader: &mut impl BufRead) -> Result<String, IngestError> {
+    let mut token = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        let n = reader.read(&mut byte).map_err(IngestError::Pipe)?;
+        if n == 0 {
+            return Err(IngestError::Garbage(
+                "stream ended inside a frame header".into(),
+            ));
+        }
+        if byte[0].is_ascii_whitespace() {
+            if token.is_empty() {
+                continue;
+            }
+            break;
+        }
+        if byte[0] == b'#' && token.is_empty() {
+            let mut comment = Vec::new();
+            reader
+                .read_until(b'\n', &mut comment)
+                .map_err(IngestError::Pipe)?;
+            continue;
+        }
+        token.push(byte[0]);
+        if token.len() > 16 {
+            return Err(IngestError::Garbage(
+                "frame header token is too long".into(),
+            ));
+        }
+    }
+    String::from_utf8(token).map_err(|_| IngestError::Garbage("frame header is not text".into()))
+}
+
+fn parse_number(token: &str, what: &str) -> Result<u32, IngestError> {
+    token
+        .parse()
+        .map_err(|_| IngestError::Garbage(format!("PPM {what} {token:?} is not a number")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+    use vigil_base::CameraId;
+
+    fn camera(url: &str) -> CameraConfig {
+        CameraConfig {
+            id: CameraId("c".into()),
+            url: url.into(),
+            ..CameraConfig::default()
+        }
+    }
+
+    #[test]
+    fn frames_are_parsed_back_to_back() {
+        let mut bytes = b"P6\n2 1\n255\n".to_vec();
+        bytes.extend([1, 2, 3, 4, 5, 6]);
+        bytes.extend(b"P6\n# comment\n1 1\n255\n");
+        bytes.extend([7, 8, 9]);
+        let mut reader = Cursor::new(bytes);
+        let first = read_ppm_frame(&mut reader).unwrap().unwrap();
+        assert_eq!(
+            (first.width, first.height, first.rgb),
+            (2, 1, vec![1, 2, 3, 4, 5, 6])
+        );
+        let second = read_ppm_frame(&mut reader).unwrap().unwrap();
+        assert_eq!(second.rgb, vec![7, 8, 9]);
+        assert!(read_ppm_frame(&mut reader).unwrap().is_none());
+    }
+
+    #[test]
+    fn garbage_and_absurd_sizes_are_refused() {
+        for bytes in [
+            b"GIF89a....".to_vec(),
+            b"P6\n99999 99999\n255\n".to_vec(),
+            b"P6\n2 2\n65535\n".to_vec(),
+            b"P6\n2 2\n255\n\x01\x02".to_vec(),
+        ] {
+            assert!(read_ppm_frame(&mut Cursor::new(bytes)).is_err());
+        }
+    }
+
+    #[test]
+    fn decode_arguments_carry_transport_rate_and_scale() {
+        let mut cam = camera("rtsp://127.0.0.1:8554/a");
+        cam.rtsp_transport = RtspTransport::Udp;
+        cam.analysis_fps = 5.0;
+        cam.analysis_width = Some(640);
+        cam.hwaccel = Some("vaapi".into());
+        let args = decode_arguments(&cam).unwrap().join(" ");
+        assert!(
+            args.contains(
+                "-hwaccel vaapi -rtsp_transport udp -timeout 5000000 -i rtsp://127.0.0.1:8554/a"
+            ),
+            "{args}"
+        );
+        assert!(args.contains("fps=5,scale='min(640,iw)':-2"), "{args}");
+        assert!(args.ends_with("-c:v ppm -f image2pipe pipe:1"));
+    }
+
+    #[test]
+    fn a_missing_file_is_reported_before_spawning() {
+        let cam = camera("/nonexistent/clip.mp4");
+        assert!(matches!(
+            decode_arguments(&cam),
+            Err(IngestError::SourceMissing(_))
+        ));
+    }
+}
