@@ -61,6 +61,8 @@ pub enum ApiError {
     Task(String),
     #[error("server failed: {0}")]
     Serve(#[from] std::io::Error),
+    #[error(transparent)]
+    Video(#[from] vigil_ingest::IngestError),
 }
 
 /// The JSON body of every error response.
@@ -96,6 +98,7 @@ impl ApiError {
             ApiError::Task(_) | ApiError::Serve(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
+            ApiError::Video(error) => video_status_and_code(error),
         }
     }
 
@@ -106,6 +109,19 @@ impl ApiError {
         } else {
             ApiError::MalformedMultipart(error.body_text())
         }
+    }
+}
+
+fn video_status_and_code(error: &vigil_ingest::IngestError) -> (StatusCode, &'static str) {
+    use vigil_ingest::IngestError;
+    match error {
+        IngestError::Config(_) => (StatusCode::BAD_REQUEST, "invalid"),
+        IngestError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        IngestError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        IngestError::Store(StoreError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
+        IngestError::Store(StoreError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
+        IngestError::Store(StoreError::Invalid(_)) => (StatusCode::BAD_REQUEST, "invalid"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
 

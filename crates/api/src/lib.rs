@@ -20,11 +20,14 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use limit::{refuse_oversized_bodies, UploadLimit};
 use metrics_exporter_prometheus::PrometheusHandle;
-use routes::{faces, subjects, system};
+use routes::{faces, subjects, system, video};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 use vigil_base::config::ServerConfig;
+use vigil_ingest::CameraManager;
+use vigil_pipeline::video::VideoAnalysis;
 use vigil_pipeline::FaceService;
 
 /// What every handler shares.
@@ -33,6 +36,16 @@ pub struct AppState {
     service: Arc<FaceService>,
     max_upload_bytes: usize,
     prometheus: PrometheusHandle,
+    video: Option<VideoState>,
+}
+
+/// The live-video side, present when the server runs cameras.
+#[derive(Clone)]
+pub struct VideoState {
+    pub cameras: Arc<CameraManager>,
+    pub analysis: VideoAnalysis,
+    pub ffmpeg: PathBuf,
+    pub recordings_dir: PathBuf,
 }
 
 impl AppState {
@@ -42,7 +55,18 @@ impl AppState {
             service,
             max_upload_bytes: server.max_upload_bytes,
             prometheus: metrics::prometheus_handle(),
+            video: None,
         }
+    }
+
+    /// Adds the cameras and sightings routes' backing.
+    pub fn with_video(mut self, video: VideoState) -> Self {
+        self.video = Some(video);
+        self
+    }
+
+    pub fn video(&self) -> Option<&VideoState> {
+        self.video.as_ref()
     }
 
     pub fn service(&self) -> &Arc<FaceService> {
@@ -85,6 +109,27 @@ pub fn router(state: AppState) -> Router {
             "/v1/templates/{id}/thumbnail",
             get(subjects::template_thumbnail),
         )
+        .route(
+            "/v1/cameras",
+            get(video::list_cameras).post(video::add_camera),
+        )
+        .route(
+            "/v1/cameras/{id}",
+            get(video::show_camera)
+                .put(video::replace_camera)
+                .delete(video::delete_camera),
+        )
+        .route("/v1/cameras/{id}/enable", post(video::enable_camera))
+        .route("/v1/cameras/{id}/disable", post(video::disable_camera))
+        .route("/v1/sightings", get(video::list_sightings))
+        .route("/v1/sightings/stream", get(video::sighting_stream))
+        .route("/v1/sightings/{id}", get(video::show_sighting))
+        .route("/v1/sightings/{id}/crop.jpg", get(video::sighting_crop))
+        .route(
+            "/v1/sightings/{id}/recording",
+            get(video::sighting_recording),
+        )
+        .route("/v1/sightings/{id}/clip.mp4", get(video::sighting_clip))
         .fallback(system::route_not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         // The last layer added sees the request first: trace, metrics (so refused uploads are

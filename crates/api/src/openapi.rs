@@ -3,7 +3,8 @@
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::forms::{EnrolmentForm, ImageForm, TemplatesForm, VerifyForm};
 use crate::routes::system::Health;
-use crate::routes::{faces, subjects, system};
+use crate::routes::video::CameraView;
+use crate::routes::{faces, subjects, system, video};
 use utoipa::OpenApi;
 use vigil_pipeline::{
     Candidate, DetectionReport, EnrolledImage, EnrolmentReport, FaceReport, IdentifiedFace,
@@ -31,6 +32,19 @@ use vigil_pipeline::{
         subjects::delete_subject,
         subjects::delete_template,
         subjects::template_thumbnail,
+        video::list_cameras,
+        video::add_camera,
+        video::show_camera,
+        video::replace_camera,
+        video::delete_camera,
+        video::enable_camera,
+        video::disable_camera,
+        video::list_sightings,
+        video::show_sighting,
+        video::sighting_crop,
+        video::sighting_recording,
+        video::sighting_clip,
+        video::sighting_stream,
     ),
     components(schemas(
         Health,
@@ -52,11 +66,20 @@ use vigil_pipeline::{
         TemplateView,
         EnrolmentReport,
         EnrolledImage,
+        CameraView,
+        vigil_base::CameraConfig,
+        vigil_base::CameraId,
+        vigil_base::camera::RtspTransport,
+        vigil_base::camera::Polygon,
+        vigil_base::camera::RetentionLimits,
+        vigil_pipeline::video::SightingView,
+        vigil_pipeline::video::SightingCandidateView,
     )),
     tags(
         (name = "faces", description = "Detection, 1:1 verification and 1:N identification"),
         (name = "subjects", description = "The enrolled gallery"),
         (name = "system", description = "Health, metrics and this document"),
+        (name = "video", description = "Cameras, sightings, recordings and the live sighting stream"),
     )
 )]
 pub struct ApiDoc;

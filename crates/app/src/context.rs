@@ -29,10 +29,20 @@ impl Context {
     }
 
     pub fn open_store(&self) -> anyhow::Result<Arc<dyn FaceStore>> {
+        Ok(self.open_sqlite()?)
+    }
+
+    /// The embedded database, which serves both the gallery and the video side.
+    pub fn open_sqlite(&self) -> anyhow::Result<Arc<SqliteStore>> {
         let path = self.database_path();
         let store = SqliteStore::open(&path)
             .with_context(|| format!("opening the database {}", path.display()))?;
         Ok(Arc::new(store))
+    }
+
+    /// Where recordings go: `video.recordings_dir`, relative to `data_dir` unless absolute.
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.config.data_dir.join(&self.config.video.recordings_dir)
     }
 
     pub fn decode_limits(&self) -> DecodeLimits {
@@ -86,13 +96,17 @@ impl Context {
 
     /// The service, with `workers` analyzers for concurrent requests.
     pub fn service(&self) -> anyhow::Result<FaceService> {
+        self.service_on(self.open_store()?)
+    }
+
+    /// As `service`, over an already opened store.
+    pub fn service_on(&self, store: Arc<dyn FaceStore>) -> anyhow::Result<FaceService> {
         let config = self.config.clone();
         let workers = config.resolved_workers(cores());
         let analyzers = (0..workers)
             .map(|_| self.analyzer_for(&config).map(Arc::new))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let calibration = self.calibration(&config.pipeline.recognizer)?;
-        let store = self.open_store()?;
         Ok(FaceService::with_analyzers(
             analyzers,
             store,

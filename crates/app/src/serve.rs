@@ -1,31 +1,66 @@
-//! `vigil serve`: the HTTP API.
+//! `vigil serve`: the HTTP API, the cameras and their analysis.
 
 use crate::cli::ServeArgs;
 use crate::context::Context;
 use anyhow::Context as _;
 use std::sync::Arc;
+use vigil_ingest::CameraManager;
+use vigil_pipeline::video::VideoAnalysis;
+use vigil_store::VideoStore;
 
 pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
-    let service = Arc::new(context.service()?);
+    let store = context.open_sqlite()?;
+    let service = Arc::new(context.service_on(store.clone())?);
     let mut server = context.config.server.clone();
     if let Some(bind) = args.bind {
         server.bind = bind;
     }
+    let video_config = &context.config.video;
+    let tracking = VideoAnalysis::tracking_from_table(&video_config.tracking)?;
+    let video_store: Arc<dyn VideoStore> = store.clone();
+    let analysis = VideoAnalysis::new(
+        service.clone(),
+        video_store.clone(),
+        tracking,
+        video_config.motion_gating,
+    )?;
+    let recordings_dir = context.recordings_dir();
+    let cameras = Arc::new(
+        CameraManager::new(
+            video_config.clone(),
+            recordings_dir.clone(),
+            video_store,
+            Arc::new(analysis.as_ref().clone()),
+        )
+        .context("starting the camera manager")?,
+    );
+    cameras
+        .start_configured(&context.config.cameras)
+        .context("starting the configured cameras")?;
+    let video = vigil_api::VideoState {
+        cameras: cameras.clone(),
+        analysis: analysis.as_ref().clone(),
+        ffmpeg: video_config.ffmpeg.clone(),
+        recordings_dir,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&server.bind)
             .await
             .with_context(|| format!("binding {}", server.bind))?;
         let address = listener.local_addr()?;
         tracing::info!(%address, model = %service.model(), templates = service.gallery_templates(), "vigil serving");
         eprintln!("vigil listening on http://{address}");
-        let state = vigil_api::AppState::new(service, &server);
+        let state = vigil_api::AppState::new(service, &server).with_video(video);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
         vigil_api::serve(listener, state, shutdown).await?;
         anyhow::Ok(())
-    })
+    });
+    // Stop the ffmpeg processes and flush open tracks into sightings before exiting.
+    cameras.shutdown();
+    served
 }

@@ -2,9 +2,9 @@
 //! API hold. Validation lives here so the file and the API refuse the same things.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use std::fmt;
 use std::path::PathBuf;
+use utoipa::ToSchema;
 
 /// A camera's identifier: a short slug chosen by the operator (`gate-north`), stable across
 /// restarts and used in URLs, metrics labels and recordings' folder names.
@@ -279,8 +279,8 @@ impl CameraConfig {
 
     /// Whether a face centred at `point` (normalised) is inside the analysed area.
     pub fn accepts_point(&self, point: [f32; 2]) -> bool {
-        let in_zone =
-            self.detection_zones.is_empty() || self.detection_zones.iter().any(|z| z.contains(point));
+        let in_zone = self.detection_zones.is_empty()
+            || self.detection_zones.iter().any(|z| z.contains(point));
         in_zone && !self.masks.iter().any(|m| m.contains(point))
     }
 }
@@ -295,7 +295,8 @@ pub struct VideoConfig {
     pub recordings_dir: PathBuf,
     /// Length of a recording segment.
     pub segment_seconds: u32,
-    /// First wait before restarting a failed stream; doubles up to `backoff_max_secs`.
+    /// First wait before restarting a failed stream; doubles up to `backoff_max_secs` (8 s by
+    /// default: a camera that comes back is picked up within about 10 s).
     pub backoff_initial_secs: f32,
     pub backoff_max_secs: f32,
     /// Recording segments older than this are deleted (all cameras).
@@ -306,7 +307,10 @@ pub struct VideoConfig {
     pub min_free_bytes: u64,
     /// How often retention runs.
     pub retention_interval_secs: f32,
-    /// Tracker settings (see `vigil_track::TrackerConfig`); unset keys keep their defaults.
+    /// Skip face detection on frames where nothing moved (see docs/design/006-tracker.md).
+    pub motion_gating: bool,
+    /// Motion gate and tracker settings (`[video.tracking.motion]`, `[video.tracking.tracker]`,
+    /// see `vigil_track::TrackConfig`); unset keys keep their defaults.
     pub tracking: toml::Table,
 }
 
@@ -317,11 +321,12 @@ impl Default for VideoConfig {
             recordings_dir: PathBuf::from("recordings"),
             segment_seconds: 10,
             backoff_initial_secs: 0.5,
-            backoff_max_secs: 30.0,
+            backoff_max_secs: 8.0,
             retention_max_age_hours: 24.0 * 7.0,
             retention_max_bytes: 0,
             min_free_bytes: 1 << 30,
             retention_interval_secs: 30.0,
+            motion_gating: true,
             tracking: toml::Table::new(),
         }
     }
@@ -371,7 +376,10 @@ mod tests {
     #[test]
     fn source_kinds_follow_the_url() {
         assert_eq!(SourceKind::of("rtsp://h/s").unwrap(), SourceKind::Rtsp);
-        assert_eq!(SourceKind::of("http://h/live.m3u8?x=1").unwrap(), SourceKind::Hls);
+        assert_eq!(
+            SourceKind::of("http://h/live.m3u8?x=1").unwrap(),
+            SourceKind::Hls
+        );
         assert_eq!(SourceKind::of("https://h/mjpeg").unwrap(), SourceKind::Http);
         assert_eq!(
             SourceKind::of("file:///tmp/a.mp4").unwrap(),

@@ -3,8 +3,8 @@
 //! `VIGIL_SERVER__BIND=0.0.0.0:9000` sets `[server] bind`; a double underscore separates table
 //! levels. Values are parsed as TOML scalars when they parse, as strings otherwise.
 
-use serde::{Deserialize, Serialize};
 use crate::camera::{CameraConfig, VideoConfig};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// `VIGIL_*` variables that are not configuration keys: the config file's path, the log

@@ -79,7 +79,7 @@ impl Job for DecoderJob {
             index += 1;
             *self.size.lock() = Some((raw.width, raw.height));
             let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
-            let dropped = self.frames.send(VideoFrame {
+            let frame = VideoFrame {
                 camera: self.camera.id.clone(),
                 sequence,
                 timestamp_ms: timestamp,
@@ -87,14 +87,25 @@ impl Job for DecoderJob {
                 width: raw.width,
                 height: raw.height,
                 rgb: raw.rgb,
-            });
+            };
+            // Live sources drop when analysis is behind; footage read faster than real time
+            // waits for it instead, so no part of the file is skipped.
+            let dropped = if live {
+                self.frames.send(frame)
+            } else {
+                heartbeat.beat();
+                self.frames.send_waiting(frame);
+                false
+            };
             metrics::counter!("vigil_camera_frames_total", "camera" => self.metric_label.clone())
                 .increment(1);
             if dropped {
                 metrics::counter!("vigil_camera_dropped_frames_total", "camera" => self.metric_label.clone())
                     .increment(1);
             }
-            heartbeat.beat();
+            if live {
+                heartbeat.beat();
+            }
         }
         Ok(())
     }

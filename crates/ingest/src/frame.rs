@@ -35,7 +35,10 @@ struct SlotState {
 
 struct Slot {
     state: Mutex<SlotState>,
+    /// Signalled when a frame is put in the slot.
     ready: Condvar,
+    /// Signalled when the frame is taken out or the channel closes.
+    taken: Condvar,
 }
 
 /// What `FrameReceiver::recv` found.
@@ -64,6 +67,7 @@ pub fn frame_channel() -> (FrameSender, FrameReceiver) {
     let slot = Arc::new(Slot {
         state: Mutex::new(SlotState::default()),
         ready: Condvar::new(),
+        taken: Condvar::new(),
     });
     (FrameSender { slot: slot.clone() }, FrameReceiver { slot })
 }
@@ -84,10 +88,26 @@ impl FrameSender {
         replaced
     }
 
+    /// Offers a frame and waits until analysis has taken it (or the channel closes): for
+    /// footage read faster than real time, where dropping would skip parts of the file.
+    pub fn send_waiting(&self, frame: VideoFrame) {
+        let mut state = self.slot.state.lock();
+        while state.frame.is_some() && !state.closed {
+            self.slot.taken.wait(&mut state);
+        }
+        if state.closed {
+            return;
+        }
+        state.frame = Some(frame);
+        drop(state);
+        self.slot.ready.notify_one();
+    }
+
     /// No more frames; the receiver drains the last one, then sees `Closed`.
     pub fn close(&self) {
         self.slot.state.lock().closed = true;
         self.slot.ready.notify_all();
+        self.slot.taken.notify_all();
     }
 
     /// Frames taken by analysis and frames replaced before it took them.
@@ -104,6 +124,7 @@ impl FrameReceiver {
         loop {
             if let Some(frame) = state.frame.take() {
                 state.delivered += 1;
+                self.slot.taken.notify_all();
                 return Received::Frame(frame);
             }
             if state.closed {
@@ -112,6 +133,7 @@ impl FrameReceiver {
             if self.slot.ready.wait_until(&mut state, deadline).timed_out() {
                 return if let Some(frame) = state.frame.take() {
                     state.delivered += 1;
+                    self.slot.taken.notify_all();
                     Received::Frame(frame)
                 } else if state.closed {
                     Received::Closed
@@ -130,6 +152,7 @@ impl Drop for FrameReceiver {
         let mut state = self.slot.state.lock();
         state.closed = true;
         state.frame = None;
+        self.slot.taken.notify_all();
     }
 }
 

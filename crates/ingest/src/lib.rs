@@ -6,6 +6,7 @@
 //! queues, when analysis falls behind. Supervision and the write order of recordings are
 //! described in `docs/design/007-video-ingest-recording.md`.
 
+pub mod clip;
 pub mod decoder;
 pub mod ffmpeg;
 pub mod frame;
@@ -15,6 +16,7 @@ pub mod retention;
 pub mod status;
 pub mod supervisor;
 
+pub use clip::{export_clip, position_of, RecordingPosition};
 pub use frame::{frame_channel, FrameReceiver, FrameSender, Received, VideoFrame};
 pub use manager::{CameraManager, FrameSink};
 pub use retention::RetentionReport;

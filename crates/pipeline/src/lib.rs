@@ -9,6 +9,7 @@ pub mod lfw;
 pub mod pool;
 pub mod reports;
 pub mod service;
+pub mod video;
 
 pub use error::ServiceError;
 pub use reports::*;

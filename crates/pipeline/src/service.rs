@@ -247,39 +247,13 @@ impl FaceService {
             return Err(ServiceError::NoFace);
         }
         let gallery_templates = self.gallery_templates();
-        let mut names: HashMap<SubjectId, String> = HashMap::new();
         let mut identified = Vec::with_capacity(faces.len());
         for face in &faces {
-            let mut candidates = Vec::new();
-            if face.is_usable() {
-                for hit in self.gallery.search_subjects(&face.embedding, top_k)? {
-                    let rate_here = self.calibration.false_match_rate(hit.score);
-                    if rate_here.value > rate {
-                        continue;
-                    }
-                    let name = match names.get(&hit.subject) {
-                        Some(n) => n.clone(),
-                        None => {
-                            let n = self
-                                .store
-                                .subject(hit.subject)?
-                                .map(|s| s.name)
-                                .unwrap_or_else(|| format!("#{}", hit.subject));
-                            names.insert(hit.subject, n.clone());
-                            n
-                        }
-                    };
-                    candidates.push(Candidate {
-                        subject_id: hit.subject.0,
-                        subject_name: name,
-                        score: hit.score,
-                        false_match_rate: rate_here.value,
-                        false_match_rate_extrapolated: rate_here.extrapolated,
-                        expected_false_candidates: rate_here.value * gallery_templates as f64,
-                        best_template_id: hit.best_template.0,
-                    });
-                }
-            }
+            let candidates = if face.is_usable() {
+                self.match_embeddings(&[&face.embedding], top_k, rate)?
+            } else {
+                Vec::new()
+            };
             identified.push(IdentifiedFace {
                 face: FaceReport::from_analyzed(face),
                 candidates,
@@ -293,6 +267,62 @@ impl FaceService {
             score_threshold: threshold,
             faces: identified,
         })
+    }
+
+    /// Subjects matching one person's faces (max fusion: a subject scores its best match with
+    /// any of `embeddings`) at or below the false-match rate `rate`, best first, `top_k` at most.
+    pub fn match_embeddings(
+        &self,
+        embeddings: &[&Embedding],
+        top_k: usize,
+        rate: f64,
+    ) -> Result<Vec<Candidate>, ServiceError> {
+        let gallery_templates = self.gallery_templates();
+        let mut best: HashMap<SubjectId, (f32, TemplateId)> = HashMap::new();
+        for embedding in embeddings {
+            for hit in self.gallery.search_subjects(embedding, top_k)? {
+                let entry = best
+                    .entry(hit.subject)
+                    .or_insert((hit.score, hit.best_template));
+                if hit.score > entry.0 {
+                    *entry = (hit.score, hit.best_template);
+                }
+            }
+        }
+        let mut ranked: Vec<(SubjectId, f32, TemplateId)> = best
+            .into_iter()
+            .map(|(s, (score, t))| (s, score, t))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(top_k);
+        let mut candidates = Vec::new();
+        for (subject, score, template) in ranked {
+            let rate_here = self.calibration.false_match_rate(score);
+            if rate_here.value > rate {
+                continue;
+            }
+            let subject_name = self
+                .store
+                .subject(subject)?
+                .map(|s| s.name)
+                .unwrap_or_else(|| format!("#{subject}"));
+            candidates.push(Candidate {
+                subject_id: subject.0,
+                subject_name,
+                score,
+                false_match_rate: rate_here.value,
+                false_match_rate_extrapolated: rate_here.extrapolated,
+                expected_false_candidates: rate_here.value * gallery_templates as f64,
+                best_template_id: template.0,
+            });
+        }
+        Ok(candidates)
+    }
+
+    /// An analyzer for a caller that runs the model stages itself (video analysis); it goes
+    /// back to the pool when dropped.
+    pub fn lend_analyzer(&self) -> crate::pool::LentAnalyzer<'_> {
+        self.analyzers.lend()
     }
 
     /// 1:1: the dominant face of each photo, compared.

@@ -5,6 +5,7 @@ pub mod faces;
 pub mod forms;
 pub mod subjects;
 pub mod system;
+pub mod video;
 
 use crate::error::ApiError;
 use crate::AppState;

@@ -1,0 +1,457 @@
+//! Live video analysis: each camera's frames → motion gate → detection and analysis (on an
+//! analyzer lent by the service's pool) → tracker → sightings in the store, identified against
+//! the gallery, and published to subscribers.
+//!
+//! One analysis thread per camera, reading the camera's one-frame mailbox: when the analyzers
+//! are busy, frames are dropped at the mailbox, never queued, so a slow model delays no camera
+//! by more than one frame and memory stays flat.
+
+use crate::reports::Candidate;
+use crate::service::FaceService;
+use crate::ServiceError;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+use vigil_base::{CameraConfig, CameraId, Embedding};
+use vigil_infer::{BoundingBox, DecodedImage, RgbView};
+use vigil_ingest::{FrameReceiver, FrameSink, Received, VideoFrame};
+use vigil_store::{
+    NewSighting, SightingCandidate, SightingId, SightingRecord, TrajectoryPoint, VideoStore,
+};
+use vigil_track::{FaceObservation, FinishedTrack, MotionGate, TrackConfig, Tracker};
+
+/// Sightings kept for subscribers that fall behind; a slower subscriber misses the oldest.
+const EVENT_BUFFER: usize = 1024;
+/// The best-shot crop: the face box grown by this fraction of its size on each side.
+const CROP_MARGIN: f32 = 0.4;
+const CROP_JPEG_QUALITY: u8 = 90;
+
+/// A sighting as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SightingView {
+    pub id: i64,
+    #[schema(value_type = String)]
+    pub camera: CameraId,
+    pub track: u64,
+    /// Unix milliseconds.
+    pub started_at_ms: i64,
+    pub ended_at_ms: i64,
+    pub best_at_ms: i64,
+    pub observations: u32,
+    /// `lost`, `max_duration` or `flush`.
+    pub end_reason: String,
+    pub quality: f32,
+    pub detector_score: f32,
+    /// Best-shot box x1, y1, x2, y2 in analysed-frame pixels.
+    pub bbox: [f32; 4],
+    pub frame_width: u32,
+    pub frame_height: u32,
+    /// `[at_ms, center_x, center_y, width, height]` points.
+    pub trajectory: Vec<[f64; 5]>,
+    /// Enrolled subjects matching at or below the configured false-match rate when the
+    /// sighting was made, best first.
+    pub candidates: Vec<SightingCandidateView>,
+    /// Where to fetch the best-shot JPEG.
+    pub crop_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SightingCandidateView {
+    pub subject_id: i64,
+    pub subject_name: String,
+    pub score: f32,
+    pub false_match_rate: f64,
+    pub false_match_rate_extrapolated: bool,
+}
+
+impl SightingView {
+    pub fn of(record: SightingRecord) -> Self {
+        Self {
+            crop_url: format!("/v1/sightings/{}/crop.jpg", record.id),
+            id: record.id.0,
+            camera: record.camera,
+            track: record.track,
+            started_at_ms: record.started_at_ms,
+            ended_at_ms: record.ended_at_ms,
+            best_at_ms: record.best_at_ms,
+            observations: record.observations,
+            end_reason: record.end_reason,
+            quality: record.quality,
+            detector_score: record.detector_score,
+            bbox: record.bbox,
+            frame_width: record.frame_width,
+            frame_height: record.frame_height,
+            trajectory: record
+                .trajectory
+                .iter()
+                .map(|p| {
+                    [
+                        p.at_ms as f64,
+                        p.center_x as f64,
+                        p.center_y as f64,
+                        p.width as f64,
+                        p.height as f64,
+                    ]
+                })
+                .collect(),
+            candidates: record
+                .candidates
+                .into_iter()
+                .map(|c| SightingCandidateView {
+                    subject_id: c.subject.0,
+                    subject_name: c.subject_name,
+                    score: c.score,
+                    false_match_rate: c.false_match_rate,
+                    false_match_rate_extrapolated: c.extrapolated,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A best-shot candidate's pixels, cut from its frame so the frame itself can be dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceCrop {
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+}
+
+impl FaceCrop {
+    fn cut(frame: &VideoFrame, bbox: &BoundingBox) -> Self {
+        let margin_x = bbox.width() * CROP_MARGIN;
+        let margin_y = bbox.height() * CROP_MARGIN;
+        let clamp_x = |v: f32| v.clamp(0.0, frame.width as f32) as u32;
+        let clamp_y = |v: f32| v.clamp(0.0, frame.height as f32) as u32;
+        let x1 = clamp_x(bbox.x1 - margin_x);
+        let y1 = clamp_y(bbox.y1 - margin_y);
+        let x2 = clamp_x(bbox.x2 + margin_x).max(x1 + 1).min(frame.width);
+        let y2 = clamp_y(bbox.y2 + margin_y).max(y1 + 1).min(frame.height);
+        let (width, height) = (x2.saturating_sub(x1).max(1), y2.saturating_sub(y1).max(1));
+        let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+        for row in y1..y1 + height {
+            let start = ((row as usize * frame.width as usize) + x1 as usize) * 3;
+            let end = start + width as usize * 3;
+            match frame.rgb.get(start..end) {
+                Some(line) => rgb.extend_from_slice(line),
+                None => rgb.resize(rgb.len() + width as usize * 3, 0),
+            }
+        }
+        Self { width, height, rgb }
+    }
+
+    fn to_jpeg(&self) -> Result<Vec<u8>, ServiceError> {
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, CROP_JPEG_QUALITY)
+            .encode(
+                &self.rgb,
+                self.width,
+                self.height,
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(|e| ServiceError::Invalid(format!("cannot encode the best shot: {e}")))?;
+        Ok(out)
+    }
+}
+
+/// Runs every camera's analysis and publishes the sightings. Cloning shares everything.
+#[derive(Clone)]
+pub struct VideoAnalysis {
+    service: Arc<FaceService>,
+    store: Arc<dyn VideoStore>,
+    tracking: TrackConfig,
+    /// Off = detect on every analysed frame (for measuring what gating saves).
+    motion_gating: bool,
+    events: broadcast::Sender<Arc<SightingView>>,
+}
+
+impl VideoAnalysis {
+    pub fn new(
+        service: Arc<FaceService>,
+        store: Arc<dyn VideoStore>,
+        tracking: TrackConfig,
+        motion_gating: bool,
+    ) -> Result<Arc<Self>, ServiceError> {
+        tracking
+            .validate()
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Ok(Arc::new(Self {
+            service,
+            store,
+            tracking,
+            motion_gating,
+            events,
+        }))
+    }
+
+    /// Reads `[video.tracking]` from the config file's table.
+    pub fn tracking_from_table(table: &toml::Table) -> Result<TrackConfig, ServiceError> {
+        toml::Value::Table(table.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                ServiceError::Invalid(format!("video.tracking is invalid: {e}"))
+            })
+    }
+
+    /// New sightings as they are stored.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<SightingView>> {
+        self.events.subscribe()
+    }
+
+    pub fn store(&self) -> &Arc<dyn VideoStore> {
+        &self.store
+    }
+
+    fn run_camera(&self, camera: CameraConfig, frames: FrameReceiver) {
+        let mut worker = match CameraWorker::new(self, camera) {
+            Ok(worker) => worker,
+            Err(error) => {
+                tracing::error!(target: "vigil::video", %error, "cannot start camera analysis");
+                return;
+            }
+        };
+        let idle_limit = Duration::from_millis(self.tracking.tracker.max_age_ms.max(0) as u64);
+        loop {
+            match frames.recv(Duration::from_millis(200)) {
+                Received::Frame(frame) => worker.analyse(frame),
+                Received::Idle => {
+                    // The stream went quiet (reconnecting): end its tracks once they would
+                    // have aged out anyway, so their sightings are not held back.
+                    if worker.last_frame.elapsed() > idle_limit && worker.tracker.has_tracks() {
+                        let finished = worker.tracker.flush(worker.last_timestamp_ms);
+                        worker.publish_all(finished, Instant::now());
+                        worker.gate.reset();
+                    }
+                }
+                Received::Closed => {
+                    let finished = worker.tracker.flush(worker.last_timestamp_ms);
+                    worker.publish_all(finished, Instant::now());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl FrameSink for VideoAnalysis {
+    fn attach(&self, camera: &CameraConfig, frames: FrameReceiver) {
+        let this = self.clone();
+        let camera = camera.clone();
+        let name = format!("analyse-{}", camera.id);
+        let spawned = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || this.run_camera(camera, frames));
+        if let Err(error) = spawned {
+            tracing::error!(target: "vigil::video", %error, "cannot start an analysis thread");
+        }
+    }
+}
+
+struct CameraWorker<'a> {
+    analysis: &'a VideoAnalysis,
+    camera: CameraConfig,
+    gate: MotionGate,
+    tracker: Tracker<FaceCrop>,
+    last_frame: Instant,
+    last_timestamp_ms: i64,
+    frame_size: (u32, u32),
+    metric_label: String,
+}
+
+impl<'a> CameraWorker<'a> {
+    fn new(analysis: &'a VideoAnalysis, camera: CameraConfig) -> Result<Self, ServiceError> {
+        let gate = MotionGate::new(analysis.tracking.motion.clone())
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let tracker = Tracker::new(analysis.tracking.tracker.clone())
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let metric_label = camera.id.0.clone();
+        Ok(Self {
+            analysis,
+            camera,
+            gate,
+            tracker,
+            last_frame: Instant::now(),
+            last_timestamp_ms: 0,
+            frame_size: (0, 0),
+            metric_label,
+        })
+    }
+
+    fn analyse(&mut self, frame: VideoFrame) {
+        let started = Instant::now();
+        self.last_frame = started;
+        // A timeline that went backwards (a restarted stream re-anchored) restarts the tracks.
+        if frame.timestamp_ms < self.last_timestamp_ms {
+            let finished = self.tracker.flush(self.last_timestamp_ms);
+            self.publish_all(finished, frame.decoded_at);
+            self.gate.reset();
+        }
+        self.last_timestamp_ms = frame.timestamp_ms;
+        self.frame_size = (frame.width, frame.height);
+        let view = RgbView {
+            width: frame.width,
+            height: frame.height,
+            rgb: &frame.rgb,
+        };
+        let detect = if self.analysis.motion_gating {
+            match self
+                .gate
+                .check(view, frame.timestamp_ms, self.tracker.has_tracks())
+            {
+                Ok(decision) => decision.detect,
+                Err(error) => {
+                    tracing::warn!(target: "vigil::video", camera = %self.camera.id, %error, "frame refused");
+                    return;
+                }
+            }
+        } else {
+            true
+        };
+        let finished = if detect {
+            metrics::counter!("vigil_video_detected_frames_total", "camera" => self.metric_label.clone())
+                .increment(1);
+            match self.observe(&frame) {
+                Ok(observations) => self.tracker.update(frame.timestamp_ms, observations),
+                Err(error) => {
+                    tracing::warn!(target: "vigil::video", camera = %self.camera.id, %error, "analysis failed on a frame");
+                    self.tracker.update_static(frame.timestamp_ms)
+                }
+            }
+        } else {
+            metrics::counter!("vigil_video_gated_frames_total", "camera" => self.metric_label.clone())
+                .increment(1);
+            self.tracker.update_static(frame.timestamp_ms)
+        };
+        metrics::histogram!("vigil_video_frame_seconds", "camera" => self.metric_label.clone())
+            .record(started.elapsed().as_secs_f64());
+        self.publish_all(finished, frame.decoded_at);
+    }
+
+    fn observe(&self, frame: &VideoFrame) -> Result<Vec<FaceObservation<FaceCrop>>, ServiceError> {
+        // The analyzer takes an owned image; the copy costs far less than detection.
+        let image = DecodedImage::from_rgb(frame.width, frame.height, frame.rgb.clone())?;
+        let analyzer = self.analysis.service.lend_analyzer();
+        let detections = analyzer.detect(&image)?;
+        let (width, height) = (frame.width as f32, frame.height as f32);
+        let inside: Vec<_> = detections
+            .into_iter()
+            .filter(|d| {
+                let [cx, cy] = d.bbox.center();
+                self.camera.accepts_point([cx / width, cy / height])
+            })
+            .collect();
+        if inside.is_empty() {
+            return Ok(Vec::new());
+        }
+        let faces = analyzer.analyze_detections(&image, inside)?;
+        drop(analyzer);
+        Ok(faces
+            .iter()
+            .map(|face| {
+                FaceObservation::from_analyzed(face, FaceCrop::cut(frame, &face.detection.bbox))
+            })
+            .collect())
+    }
+
+    fn publish_all(&self, finished: Vec<FinishedTrack<FaceCrop>>, ended_at: Instant) {
+        for track in finished {
+            match self.publish(track) {
+                Ok(view) => {
+                    metrics::histogram!("vigil_sighting_latency_seconds")
+                        .record(ended_at.elapsed().as_secs_f64());
+                    metrics::counter!("vigil_sightings_total", "camera" => self.metric_label.clone())
+                        .increment(1);
+                    // No subscriber is not an error.
+                    let _ = self.analysis.events.send(Arc::new(view));
+                }
+                Err(error) => {
+                    tracing::warn!(target: "vigil::video", camera = %self.camera.id, %error, "cannot store a sighting")
+                }
+            }
+        }
+    }
+
+    fn publish(&self, track: FinishedTrack<FaceCrop>) -> Result<SightingView, ServiceError> {
+        let service = &self.analysis.service;
+        let best = &track.best_shot.observation;
+        let crop_jpeg = best.payload.to_jpeg()?;
+        let usable: Vec<&Embedding> = track
+            .top_embeddings
+            .iter()
+            .filter(|r| r.usable)
+            .map(|r| &r.embedding)
+            .collect();
+        // Only usable faces are searched: a blurred or profile face's embedding is noise.
+        let candidates: Vec<Candidate> = if usable.is_empty() {
+            Vec::new()
+        } else {
+            service.match_embeddings(
+                &usable,
+                service.matching().top_k,
+                service.matching().false_match_rate,
+            )?
+        };
+        let sighting = NewSighting {
+            camera: self.camera.id.clone(),
+            track: track.track_id.0 * 1000 + track.segment as u64,
+            started_at_ms: track.first_seen_ms,
+            ended_at_ms: track.last_seen_ms,
+            best_at_ms: track.best_shot.at_ms,
+            observations: track.observations as u32,
+            end_reason: serde_json::to_value(track.end_reason)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_else(|| "lost".into()),
+            quality: best.quality_score,
+            detector_score: best.detector_score,
+            bbox: [best.bbox.x1, best.bbox.y1, best.bbox.x2, best.bbox.y2],
+            frame_width: self.frame_size.0,
+            frame_height: self.frame_size.1,
+            crop_jpeg,
+            embeddings: track
+                .top_embeddings
+                .iter()
+                .map(|r| (r.embedding.clone(), r.quality_score))
+                .collect(),
+            trajectory: track
+                .trajectory
+                .iter()
+                .map(|p| TrajectoryPoint {
+                    at_ms: p.at_ms,
+                    center_x: p.center[0],
+                    center_y: p.center[1],
+                    width: p.width,
+                    height: p.height,
+                })
+                .collect(),
+            candidates: candidates
+                .iter()
+                .map(|c| SightingCandidate {
+                    subject: vigil_base::SubjectId(c.subject_id),
+                    subject_name: c.subject_name.clone(),
+                    score: c.score,
+                    false_match_rate: c.false_match_rate,
+                    extrapolated: c.false_match_rate_extrapolated,
+                })
+                .collect(),
+        };
+        let id = self.analysis.store.insert_sighting(&sighting)?;
+        let record = self
+            .analysis
+            .store
+            .sighting(id)?
+            .ok_or_else(|| ServiceError::Invalid(format!("sighting {id} vanished")))?;
+        Ok(SightingView::of(record))
+    }
+}
+
+/// Reads one sighting for the API.
+pub fn sighting_view(store: &dyn VideoStore, id: SightingId) -> Result<SightingView, ServiceError> {
+    store
+        .sighting(id)?
+        .map(SightingView::of)
+        .ok_or_else(|| ServiceError::NotFound(format!("sighting {id}")))
+}
