@@ -24,6 +24,9 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
         tracking,
         video_config.motion_gating,
     )?;
+    service
+        .warm_up(1280, 720)
+        .context("running the models once before the cameras start")?;
     let recordings_dir = context.recordings_dir();
     let cameras = Arc::new(
         CameraManager::new(

@@ -36,6 +36,9 @@ fn input_arguments(
                 RtspTransport::Udp => "udp",
             };
             args.extend([
+                // The SDP describes the streams: long probing only delays the first frame.
+                "-analyzeduration".into(),
+                "500000".into(),
                 "-rtsp_transport".into(),
                 transport.into(),
                 "-timeout".into(),
@@ -271,7 +274,7 @@ mod tests {
         let args = decode_arguments(&cam).unwrap().join(" ");
         assert!(
             args.contains(
-                "-hwaccel vaapi -rtsp_transport udp -timeout 5000000 -i rtsp://127.0.0.1:8554/a"
+                "-hwaccel vaapi -analyzeduration 500000 -rtsp_transport udp -timeout 5000000 -i rtsp://127.0.0.1:8554/a"
             ),
             "{args}"
         );

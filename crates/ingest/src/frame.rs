@@ -1,10 +1,12 @@
-//! Decoded frames and the one-slot mailbox between a camera's decoder and its analysis.
+//! Decoded frames and the bounded mailbox between a camera's decoder and its analysis.
 //!
-//! The mailbox holds the newest frame only: when analysis falls behind, older frames are
-//! replaced (and counted as dropped) instead of queueing without bound, so memory stays flat and
-//! latency stays at one frame whatever the load.
+//! The mailbox holds a few frames (about one second's worth, set by the caller): enough to
+//! absorb the bursts a stream delivers when it starts or recovers from network jitter, never
+//! more. When analysis falls behind, the oldest frames are dropped (and counted) instead of
+//! queueing without bound, so memory stays flat and latency bounded whatever the load.
 
 use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigil_base::CameraId;
@@ -25,9 +27,9 @@ pub struct VideoFrame {
     pub rgb: Vec<u8>,
 }
 
-#[derive(Default)]
 struct SlotState {
-    frame: Option<VideoFrame>,
+    frames: VecDeque<VideoFrame>,
+    capacity: usize,
     closed: bool,
     delivered: u64,
     dropped: u64,
@@ -62,10 +64,16 @@ pub struct FrameReceiver {
     slot: Arc<Slot>,
 }
 
-/// A connected sender/receiver pair.
-pub fn frame_channel() -> (FrameSender, FrameReceiver) {
+/// A connected sender/receiver pair holding at most `capacity` frames (at least 1).
+pub fn frame_channel(capacity: usize) -> (FrameSender, FrameReceiver) {
     let slot = Arc::new(Slot {
-        state: Mutex::new(SlotState::default()),
+        state: Mutex::new(SlotState {
+            frames: VecDeque::new(),
+            capacity: capacity.max(1),
+            closed: false,
+            delivered: 0,
+            dropped: 0,
+        }),
         ready: Condvar::new(),
         taken: Condvar::new(),
     });
@@ -73,32 +81,35 @@ pub fn frame_channel() -> (FrameSender, FrameReceiver) {
 }
 
 impl FrameSender {
-    /// Offers the newest frame; returns true when it replaced one analysis never took.
+    /// Offers the newest frame; returns true when the mailbox was full and the oldest frame,
+    /// which analysis never took, was dropped to make room.
     pub fn send(&self, frame: VideoFrame) -> bool {
         let mut state = self.slot.state.lock();
         if state.closed {
             return false;
         }
-        let replaced = state.frame.replace(frame).is_some();
-        if replaced {
+        state.frames.push_back(frame);
+        let dropped = state.frames.len() > state.capacity;
+        if dropped {
+            state.frames.pop_front();
             state.dropped += 1;
         }
         drop(state);
         self.slot.ready.notify_one();
-        replaced
+        dropped
     }
 
     /// Offers a frame and waits until analysis has taken it (or the channel closes): for
     /// footage read faster than real time, where dropping would skip parts of the file.
     pub fn send_waiting(&self, frame: VideoFrame) {
         let mut state = self.slot.state.lock();
-        while state.frame.is_some() && !state.closed {
+        while state.frames.len() >= state.capacity && !state.closed {
             self.slot.taken.wait(&mut state);
         }
         if state.closed {
             return;
         }
-        state.frame = Some(frame);
+        state.frames.push_back(frame);
         drop(state);
         self.slot.ready.notify_one();
     }
@@ -122,7 +133,7 @@ impl FrameReceiver {
         let deadline = Instant::now() + wait;
         let mut state = self.slot.state.lock();
         loop {
-            if let Some(frame) = state.frame.take() {
+            if let Some(frame) = state.frames.pop_front() {
                 state.delivered += 1;
                 self.slot.taken.notify_all();
                 return Received::Frame(frame);
@@ -131,7 +142,7 @@ impl FrameReceiver {
                 return Received::Closed;
             }
             if self.slot.ready.wait_until(&mut state, deadline).timed_out() {
-                return if let Some(frame) = state.frame.take() {
+                return if let Some(frame) = state.frames.pop_front() {
                     state.delivered += 1;
                     self.slot.taken.notify_all();
                     Received::Frame(frame)
@@ -151,7 +162,7 @@ impl Drop for FrameReceiver {
     fn drop(&mut self) {
         let mut state = self.slot.state.lock();
         state.closed = true;
-        state.frame = None;
+        state.frames.clear();
         self.slot.taken.notify_all();
     }
 }
@@ -174,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_slow_reader_gets_the_newest_frame_and_the_rest_count_as_dropped() {
-        let (sender, receiver) = frame_channel();
+        let (sender, receiver) = frame_channel(1);
         assert!(!sender.send(frame(1)));
         assert!(sender.send(frame(2)));
         assert!(sender.send(frame(3)));
@@ -191,7 +202,7 @@ mod tests {
 
     #[test]
     fn close_drains_then_reports_closed() {
-        let (sender, receiver) = frame_channel();
+        let (sender, receiver) = frame_channel(1);
         sender.send(frame(1));
         sender.close();
         assert!(matches!(receiver.recv(Duration::ZERO), Received::Frame(_)));
@@ -201,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_waiting_reader_wakes_on_send() {
-        let (sender, receiver) = frame_channel();
+        let (sender, receiver) = frame_channel(1);
         let waiter = std::thread::spawn(move || receiver.recv(Duration::from_secs(5)));
         std::thread::sleep(Duration::from_millis(20));
         sender.send(frame(9));

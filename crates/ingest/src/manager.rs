@@ -260,7 +260,9 @@ impl CameraManager {
             backoff_initial: Duration::from_secs_f32(video.backoff_initial_secs),
             backoff_max: Duration::from_secs_f32(video.backoff_max_secs),
         };
-        let (sender, receiver) = frame_channel();
+        // About one second of frames: absorbs a stream's start-up burst (ffmpeg probes the
+        // stream, then delivers what it buffered at once) without letting latency grow.
+        let (sender, receiver) = frame_channel(camera.analysis_fps.ceil().max(2.0) as usize);
         self.inner.sink.attach(camera, receiver);
         let decoder_job = Arc::new(DecoderJob::new(camera.clone(), sender));
         let decoder = Supervisor::start(settings(camera.id.0.clone()), decoder_job.clone());

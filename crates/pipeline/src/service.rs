@@ -319,6 +319,41 @@ impl FaceService {
         Ok(candidates)
     }
 
+    /// Runs every analyzer once on a synthetic frame at the size video analysis uses, so that
+    /// onnxruntime's first-run set-up (allocations, kernel selection: hundreds of milliseconds)
+    /// is not paid by the first camera frames or the first request.
+    pub fn warm_up(&self, width: u32, height: u32) -> Result<(), ServiceError> {
+        let (width, height) = (width.max(32), height.max(32));
+        let rgb: Vec<u8> = (0..width as usize * height as usize * 3)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let image = DecodedImage::from_rgb(width, height, rgb)?;
+        let face = vigil_infer::DetectedFace {
+            bbox: vigil_infer::BoundingBox {
+                x1: 10.0,
+                y1: 10.0,
+                x2: 30.0,
+                y2: 30.0,
+            },
+            score: 1.0,
+            landmarks: [
+                [14.0, 16.0],
+                [26.0, 16.0],
+                [20.0, 21.0],
+                [15.0, 26.0],
+                [25.0, 26.0],
+            ],
+        };
+        let lent: Vec<_> = (0..self.analyzers.size())
+            .map(|_| self.analyzers.lend())
+            .collect();
+        for analyzer in &lent {
+            analyzer.detect(&image)?;
+            analyzer.analyze_detections(&image, vec![face.clone()])?;
+        }
+        Ok(())
+    }
+
     /// An analyzer for a caller that runs the model stages itself (video analysis); it goes
     /// back to the pool when dropped.
     pub fn lend_analyzer(&self) -> crate::pool::LentAnalyzer<'_> {

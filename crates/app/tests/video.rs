@@ -1,0 +1,318 @@
+//! `vigil serve` with cameras, as an operator runs it: a config file listing an RTSP camera
+//! (GStreamer's RTSP server on 127.0.0.1 playing a video composed from LFW photos), people
+//! enrolled from *other* photos with the CLI, and the sightings read back over the API and the
+//! SSE stream.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use vigil_testbed::lfw_video::{self, Scene, ENROLLED_PEOPLE, UNENROLLED_PEOPLE};
+use vigil_testbed::RtspServer;
+
+fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn vigil(data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    command
+        .env("VIGIL_DATA_DIR", data)
+        .env("VIGIL_MODELS_DIR", shared().join("models"))
+        .env("VIGIL_SHARED_DIR", shared())
+        .env_remove("VIGIL_CONFIG");
+    command
+}
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data: &Path, config: &Path) -> Server {
+    let mut child = vigil(data)
+        .arg("--config")
+        .arg(config)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = sender.send(rest.trim().to_string());
+            }
+        }
+    });
+    let address = receiver
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the server printed its address");
+    Server { child, address }
+}
+
+fn get_json(client: &reqwest::blocking::Client, url: &str) -> serde_json::Value {
+    let response = client.get(url).send().unwrap();
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.json().unwrap()
+}
+
+fn top_candidate(sighting: &serde_json::Value) -> Option<String> {
+    sighting["candidates"][0]["subject_name"]
+        .as_str()
+        .map(String::from)
+}
+
+#[test]
+fn an_rtsp_camera_in_the_config_yields_identified_sightings_over_the_api_and_sse() {
+    let directory = tempfile::tempdir().unwrap();
+    let data = directory.path().join("data");
+    let lfw = vigil_testbed::lfw_dir().unwrap();
+    let scene = Scene::standard(&lfw).unwrap();
+    let video = directory.path().join("lfw.mp4");
+    lfw_video::compose(&scene, &video).unwrap();
+
+    for person in ENROLLED_PEOPLE {
+        let photos = lfw_video::enrolment_photos(&lfw, &scene, person, 3).unwrap();
+        let output = vigil(&data)
+            .args(["enroll", "--subject", person])
+            .args(&photos)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    // One play of the file per connection: the sightings follow the scene from its start.
+    let rtsp = RtspServer::start(&[("lfw", &video)], false).unwrap();
+    let config = directory.path().join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[cameras]]
+id = "lfw"
+name = "Composed LFW scene"
+url = "{}"
+analysis_fps = 6.0
+analysis_width = 640
+"#,
+            rtsp.url("lfw")
+        ),
+    )
+    .unwrap();
+    let server = serve(&data, &config);
+    let base = format!("http://{}", server.address);
+    let client = reqwest::blocking::Client::new();
+
+    // The live stream, read from the start.
+    let (events_tx, events_rx) = mpsc::channel::<serde_json::Value>();
+    let stream_url = format!("{base}/v1/sightings/stream");
+    std::thread::spawn(move || {
+        let Ok(response) = reqwest::blocking::Client::new().get(&stream_url).send() else {
+            return;
+        };
+        let mut event = String::new();
+        for line in BufReader::new(response).lines().map_while(Result::ok) {
+            if let Some(kind) = line.strip_prefix("event:") {
+                event = kind.trim().to_string();
+            } else if let Some(data) = line.strip_prefix("data:") {
+                if event == "sighting" {
+                    if let Ok(value) = serde_json::from_str(data.trim()) {
+                        let _ = events_tx.send(value);
+                    }
+                }
+            }
+        }
+    });
+
+    // Five people alone, then two side by side: seven sightings in the first play. The camera
+    // starts with the server, so the first may be stored before the stream above connects:
+    // the list is the reference, the stream must deliver what came after it connected.
+    let expected = ENROLLED_PEOPLE.len() + UNENROLLED_PEOPLE.len() + 2;
+    let list_url = format!("{base}/v1/sightings?camera=lfw&limit=100");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut listed = Vec::new();
+    while listed.len() < expected {
+        listed = get_json(&client, &list_url).as_array().unwrap().clone();
+        let camera = get_json(&client, &format!("{base}/v1/cameras/lfw"));
+        assert!(
+            Instant::now() < deadline,
+            "{} sightings: {listed:#?}\ncamera: {camera:#}",
+            listed.len()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    listed.sort_by_key(|s| s["started_at_ms"].as_i64());
+    let first_play: Vec<serde_json::Value> = listed[..expected].to_vec();
+    let mut streamed = Vec::new();
+    while let Ok(event) = events_rx.recv_timeout(Duration::from_secs(2)) {
+        streamed.push(event);
+    }
+    assert!(!streamed.is_empty(), "the SSE stream delivered sightings");
+    for event in &streamed {
+        assert!(
+            listed.iter().any(|s| s["id"] == event["id"])
+                || event["started_at_ms"].as_i64()
+                    > listed.last().and_then(|s| s["started_at_ms"].as_i64()),
+            "streamed sighting {} is stored",
+            event["id"]
+        );
+    }
+    let names: Vec<Option<String>> = first_play.iter().map(top_candidate).collect();
+    eprintln!("sightings in order: {names:?}");
+    for (index, person) in ENROLLED_PEOPLE.iter().enumerate() {
+        assert_eq!(names[index].as_deref(), Some(*person), "sighting {index}");
+    }
+    assert_eq!(
+        names[ENROLLED_PEOPLE.len()],
+        None,
+        "the unenrolled person matches no one at the default false-match rate: {:#}",
+        first_play[ENROLLED_PEOPLE.len()]
+    );
+    let mut pair: Vec<String> = names[expected - 2..].iter().flatten().cloned().collect();
+    pair.sort();
+    assert_eq!(
+        pair,
+        vec!["Colin_Powell".to_string(), "George_W_Bush".to_string()]
+    );
+
+    // Each sighting on its own, with its best shot.
+    for sighting in &first_play {
+        let id = sighting["id"].as_i64().unwrap();
+        let one = get_json(&client, &format!("{base}/v1/sightings/{id}"));
+        assert_eq!(one["camera"], "lfw");
+        assert!(
+            one["candidates"][0]["false_match_rate"]
+                .as_f64()
+                .unwrap_or(0.0)
+                <= 1e-5
+        );
+        let crop = client
+            .get(format!("{base}/v1/sightings/{id}/crop.jpg"))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap();
+        assert_eq!(&crop[..2], &[0xff, 0xd8]);
+    }
+    let camera = get_json(&client, &format!("{base}/v1/cameras/lfw"));
+    assert!(
+        camera["status"]["frames"].as_u64().unwrap() > 0,
+        "{camera:#}"
+    );
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("vigil_camera_frames_total{camera=\"lfw\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("vigil_sightings_total{camera=\"lfw\"}"));
+    drop(rtsp);
+}
+
+#[test]
+fn cameras_are_added_changed_and_removed_through_the_api_without_a_restart() {
+    let directory = tempfile::tempdir().unwrap();
+    let data = directory.path().join("data");
+    let config = directory.path().join("vigil.toml");
+    std::fs::write(&config, "").unwrap();
+    let server = serve(&data, &config);
+    let base = format!("http://{}", server.address);
+    let client = reqwest::blocking::Client::new();
+    let clip = shared().join("data/video/head-pose-face-detection-male.mp4");
+
+    let camera = serde_json::json!({
+        "id": "door",
+        "url": clip.display().to_string(),
+        "analysis_fps": 5.0,
+        "loop_file": true,
+    });
+    let created = client
+        .post(format!("{base}/v1/cameras"))
+        .json(&camera)
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let again = client
+        .post(format!("{base}/v1/cameras"))
+        .json(&camera)
+        .send()
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    let invalid = client
+        .post(format!("{base}/v1/cameras"))
+        .json(&serde_json::json!({"id": "Bad Id", "url": "x.mp4"}))
+        .send()
+        .unwrap();
+    assert_eq!(invalid.status(), 400);
+    let malformed = client
+        .post(format!("{base}/v1/cameras"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let door = get_json(&client, &format!("{base}/v1/cameras/door"));
+        if door["status"]["frames"].as_u64().unwrap_or(0) > 5 {
+            assert_eq!(door["status"]["state"], "streaming");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{door:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let disabled = client
+        .post(format!("{base}/v1/cameras/door/disable"))
+        .send()
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    let door = get_json(&client, &format!("{base}/v1/cameras/door"));
+    assert_eq!(door["status"]["state"], "disabled");
+    let mut changed = camera.clone();
+    changed["analysis_fps"] = serde_json::json!(2.0);
+    let replaced = client
+        .put(format!("{base}/v1/cameras/door"))
+        .json(&changed)
+        .send()
+        .unwrap();
+    assert_eq!(replaced.status(), 200);
+    let door = get_json(&client, &format!("{base}/v1/cameras/door"));
+    assert_eq!(door["config"]["analysis_fps"], 2.0);
+    assert_eq!(door["config"]["enabled"], true);
+
+    let removed = client
+        .delete(format!("{base}/v1/cameras/door"))
+        .send()
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    let gone = client
+        .get(format!("{base}/v1/cameras/door"))
+        .send()
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let health = client.get(format!("{base}/healthz")).send().unwrap();
+    assert_eq!(health.status(), 200);
+}
