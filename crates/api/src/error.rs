@@ -23,6 +23,10 @@
 //! | `no_usable_face`           | 422    | faces found, none good enough                           |
 //! | `ambiguous_faces`          | 422    | several similar-size faces where one is needed          |
 //! | `too_many_faces`           | 422    | more faces than one request may analyse                 |
+//! | `unauthenticated`          | 401    | no, unknown, expired or revoked token or session        |
+//! | `forbidden`                | 403    | the caller's roles do not grant the route's permission  |
+//! | `case_required`            | 400    | a search without case reference and reason              |
+//! | `throttled`                | 429    | too many failed logins for that name or address         |
 //! | `internal`                 | 500    | a fault of the server; details go to the log only       |
 
 use axum::extract::multipart::MultipartError;
@@ -63,6 +67,8 @@ pub enum ApiError {
     Serve(#[from] std::io::Error),
     #[error(transparent)]
     Video(#[from] vigil_ingest::IngestError),
+    #[error(transparent)]
+    Auth(#[from] vigil_auth::AuthError),
 }
 
 /// The JSON body of every error response.
@@ -99,6 +105,21 @@ impl ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
             ApiError::Video(error) => video_status_and_code(error),
+            ApiError::Auth(error) => match error {
+                vigil_auth::AuthError::Unauthenticated => {
+                    (StatusCode::UNAUTHORIZED, "unauthenticated")
+                }
+                vigil_auth::AuthError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+                vigil_auth::AuthError::Throttled { .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, "throttled")
+                }
+                vigil_auth::AuthError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+                vigil_auth::AuthError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
+                vigil_auth::AuthError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                vigil_auth::AuthError::Database(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                }
+            },
         }
     }
 

@@ -5,6 +5,7 @@
 //! - Uploads are limited to `server.max_upload_bytes`; an oversized body gets a readable 413.
 //! - The service is synchronous and CPU-bound, so handlers run it on the blocking pool.
 
+pub mod access;
 pub mod error;
 pub mod extract;
 mod limit;
@@ -20,7 +21,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use limit::{refuse_oversized_bodies, UploadLimit};
 use metrics_exporter_prometheus::PrometheusHandle;
-use routes::{faces, subjects, system, video};
+use routes::{access as access_routes, faces, subjects, system, video};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct AppState {
     max_upload_bytes: usize,
     prometheus: PrometheusHandle,
     video: Option<VideoState>,
+    access: access::Access,
+    audit_anchors: Option<PathBuf>,
 }
 
 /// The live-video side, present when the server runs cameras.
@@ -49,14 +52,31 @@ pub struct VideoState {
 }
 
 impl AppState {
-    /// Installs the process-wide Prometheus recorder on first use.
-    pub fn new(service: Arc<FaceService>, server: &ServerConfig) -> Self {
+    /// Installs the process-wide Prometheus recorder on first use. `access` authenticates
+    /// every request but `/healthz` and `/v1/login` and keeps the audit log.
+    pub fn new(service: Arc<FaceService>, server: &ServerConfig, access: access::Access) -> Self {
         Self {
             service,
             max_upload_bytes: server.max_upload_bytes,
             prometheus: metrics::prometheus_handle(),
             video: None,
+            access,
+            audit_anchors: None,
         }
+    }
+
+    /// The file of published audit heads that `GET /v1/audit/verify` checks the chain against.
+    pub fn with_audit_anchors(mut self, path: PathBuf) -> Self {
+        self.audit_anchors = Some(path);
+        self
+    }
+
+    pub fn access(&self) -> &access::Access {
+        &self.access
+    }
+
+    pub fn audit_anchors(&self) -> Option<PathBuf> {
+        self.audit_anchors.clone()
     }
 
     /// Adds the cameras and sightings routes' backing.
@@ -130,6 +150,22 @@ pub fn router(state: AppState) -> Router {
             get(video::sighting_recording),
         )
         .route("/v1/sightings/{id}/clip.mp4", get(video::sighting_clip))
+        .route("/v1/login", post(access_routes::login))
+        .route("/v1/logout", post(access_routes::logout))
+        .route("/v1/me", get(access_routes::me))
+        .route(
+            "/v1/users",
+            get(access_routes::list_users).post(access_routes::create_user),
+        )
+        .route("/v1/users/{id}/tokens", post(access_routes::issue_token))
+        .route("/v1/audit", get(access_routes::audit_entries))
+        .route("/v1/audit/verify", get(access_routes::audit_verify))
+        // Only matched routes pass the guard (it needs the route pattern); unmatched paths go
+        // to the fallbacks below, which reveal nothing.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::guard,
+        ))
         .fallback(system::route_not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         // The last layer added sees the request first: trace, metrics (so refused uploads are
@@ -155,8 +191,11 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "serving the vigil API");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }

@@ -4,7 +4,7 @@ use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::forms::{EnrolmentForm, ImageForm, TemplatesForm, VerifyForm};
 use crate::routes::system::Health;
 use crate::routes::video::CameraView;
-use crate::routes::{faces, subjects, system, video};
+use crate::routes::{access, faces, subjects, system, video};
 use utoipa::OpenApi;
 use vigil_pipeline::{
     Candidate, DetectionReport, EnrolledImage, EnrolmentReport, FaceReport, IdentifiedFace,
@@ -45,6 +45,14 @@ use vigil_pipeline::{
         video::sighting_recording,
         video::sighting_clip,
         video::sighting_stream,
+        access::login,
+        access::logout,
+        access::me,
+        access::list_users,
+        access::create_user,
+        access::issue_token,
+        access::audit_entries,
+        access::audit_verify,
     ),
     components(schemas(
         Health,
@@ -74,11 +82,17 @@ use vigil_pipeline::{
         vigil_base::camera::RetentionLimits,
         vigil_pipeline::video::SightingView,
         vigil_pipeline::video::SightingCandidateView,
+        access::LoginBody,
+        access::LoginReply,
+        access::Me,
+        access::NewUserBody,
+        access::NewTokenBody,
     )),
     tags(
         (name = "faces", description = "Detection, 1:1 verification and 1:N identification"),
         (name = "subjects", description = "The enrolled gallery"),
         (name = "system", description = "Health, metrics and this document"),
+        (name = "access", description = "Login, users, tokens and the audit log. Every route but /healthz and /v1/login needs `Authorization: Bearer <token or session>`"),
         (name = "video", description = "Cameras, sightings, recordings and the live sighting stream"),
     )
 )]

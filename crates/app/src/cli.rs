@@ -44,6 +44,66 @@ pub enum Command {
     Bench(BenchCommand),
     /// Enrol LFW subjects and identify unseen photos of them (the README's main job).
     Demo(DemoArgs),
+    /// Users of the API and their tokens.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// The tamper-evident audit log: verify, export, publish the head.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Create a user.
+    Add {
+        name: String,
+        /// admin, operator, reviewer, investigator or auditor; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read a login password (at least 12 characters) from the first line of stdin;
+        /// without it the user can only use API tokens.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Who is making the change, for the audit log (default: the OS user).
+        #[arg(long = "as")]
+        acting_as: Option<String>,
+    },
+    List,
+    /// Issue an API token; the secret is printed once on stdout and only its hash is kept.
+    Token {
+        name: String,
+        #[arg(long = "name", default_value = "cli")]
+        token_name: String,
+        /// Lifetime in days (default: until revoked).
+        #[arg(long)]
+        ttl_days: Option<u64>,
+        #[arg(long = "as")]
+        acting_as: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Walk the whole chain: edited, deleted, inserted or reordered entries, and a tail cut
+    /// below a published head.
+    Verify {
+        /// File of published heads (default: data_dir/audit-heads.jsonl).
+        #[arg(long)]
+        anchors: Option<PathBuf>,
+    },
+    /// Write the log as JSON Lines, ending with the head, for offline verification.
+    Export {
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// First sequence number to export.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+    },
+    /// Append the current head to data_dir/audit-heads.jsonl and print it (publish it
+    /// elsewhere too: a truncated log is detected against any published head).
+    Head,
 }
 
 #[derive(Subcommand)]

@@ -40,6 +40,11 @@ impl Context {
         Ok(Arc::new(store))
     }
 
+    /// Published audit-log heads (JSON Lines), checked by `vigil audit verify`.
+    pub fn audit_anchors_path(&self) -> PathBuf {
+        self.config.data_dir.join("audit-heads.jsonl")
+    }
+
     /// Where recordings go: `video.recordings_dir`, relative to `data_dir` unless absolute.
     pub fn recordings_dir(&self) -> PathBuf {
         self.config.data_dir.join(&self.config.video.recordings_dir)

@@ -1,5 +1,6 @@
 //! The `vigil` binary: command line, configuration, start-up. `anyhow` lives here only.
 
+mod access;
 mod bench;
 mod cli;
 mod context;
@@ -44,5 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(command) => evaluate::run(&context, command),
         Command::Bench(command) => bench::run(&context, command),
         Command::Demo(args) => demo::run(&context, args),
+        Command::Users(command) => access::users(&context, command),
+        Command::Audit(command) => access::audit(&context, command),
     }
 }

@@ -40,6 +40,22 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     cameras
         .start_configured(&context.config.cameras)
         .context("starting the configured cameras")?;
+    let access = vigil_api::access::Access::new(store.clone(), vigil_auth::AuthOptions::default())
+        .context("setting up the user directory")?;
+    // First start: an admin with a generated password, shown once. The admin manages users and
+    // cameras; searching faces needs an investigator (separation of duties, docs/design/009).
+    let bootstrap = store
+        .with_connection(|connection| access.directory.ensure_admin(connection, "admin", None))?;
+    if let vigil_auth::Bootstrap::Created {
+        user,
+        generated_password: Some(password),
+    } = bootstrap
+    {
+        eprintln!(
+            "first start: created user {} with password {password} (shown once; change it)",
+            user.name
+        );
+    }
     let video = vigil_api::VideoState {
         cameras: cameras.clone(),
         analysis: analysis.as_ref().clone(),
@@ -56,7 +72,9 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
         let address = listener.local_addr()?;
         tracing::info!(%address, model = %service.model(), templates = service.gallery_templates(), "vigil serving");
         eprintln!("vigil listening on http://{address}");
-        let state = vigil_api::AppState::new(service, &server).with_video(video);
+        let state = vigil_api::AppState::new(service, &server, access)
+            .with_video(video)
+            .with_audit_anchors(context.audit_anchors_path());
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
@@ -65,5 +83,11 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     });
     // Stop the ffmpeg processes and flush open tracks into sightings before exiting.
     cameras.shutdown();
+    // Publish the audit head on the way out, so a later truncation is detectable.
+    if let Err(error) = store.with_connection(|connection| {
+        vigil_audit::publish_head(connection, &context.audit_anchors_path())
+    }) {
+        tracing::warn!(%error, "cannot publish the audit head");
+    }
     served
 }

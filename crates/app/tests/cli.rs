@@ -290,3 +290,57 @@ fn serve_answers_health_checks_on_the_configured_address() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"ok\""), "{response}");
 }
+
+#[test]
+fn audit_verify_detects_an_edited_entry_and_a_truncated_tail() {
+    let directory = tempfile::tempdir().unwrap();
+    let models = shared().join("models");
+    for (name, role) in [("alice", "investigator"), ("bob", "auditor")] {
+        let added = vigil(directory.path(), &models)
+            .args(["users", "add", name, "--role", role, "--as", "root"])
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{}", text(&added));
+    }
+    let head = vigil(directory.path(), &models)
+        .args(["audit", "head"])
+        .output()
+        .unwrap();
+    assert!(head.status.success(), "{}", text(&head));
+    let verify = || {
+        vigil(directory.path(), &models)
+            .args(["audit", "verify"])
+            .output()
+            .unwrap()
+    };
+    let clean = verify();
+    assert!(clean.status.success(), "{}", text(&clean));
+    assert!(text(&clean).contains("audit log intact"));
+
+    // An attacker with the database file: drops the guard triggers, then edits or cuts.
+    let database = directory.path().join("vigil.db");
+    let connection = rusqlite::Connection::open(&database).unwrap();
+    connection
+        .execute_batch(
+            "DROP TRIGGER audit_entries_no_update; DROP TRIGGER audit_entries_no_delete;
+             UPDATE audit_entries SET reason = 'nothing to see' WHERE sequence = 1;",
+        )
+        .unwrap();
+    let edited = verify();
+    assert!(!edited.status.success());
+    assert!(text(&edited).contains("edited"), "{}", text(&edited));
+
+    connection
+        .execute_batch(
+            "UPDATE audit_entries SET reason = 'command line' WHERE sequence = 1;
+             DELETE FROM audit_entries WHERE sequence = (SELECT MAX(sequence) FROM audit_entries);",
+        )
+        .unwrap();
+    let truncated = verify();
+    assert!(!truncated.status.success());
+    assert!(
+        text(&truncated).contains("truncated"),
+        "{}",
+        text(&truncated)
+    );
+}

@@ -60,6 +60,45 @@ fn serve(data: &Path, config: &Path) -> Server {
     Server { child, address }
 }
 
+/// A user holding the roles these tests need (cameras, sightings, export) and a client carrying
+/// its token.
+fn client_for(data: &Path) -> (reqwest::blocking::Client, String) {
+    let added = vigil(data)
+        .args([
+            "users", "add", "tester", "--role", "admin", "--role", "operator",
+        ])
+        .args(["--role", "investigator", "--as", "test-setup"])
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let token = vigil(data)
+        .args(["users", "token", "tester", "--as", "test-setup"])
+        .output()
+        .unwrap();
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let secret = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {secret}").parse().unwrap(),
+    );
+    (
+        reqwest::blocking::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap(),
+        secret,
+    )
+}
+
 fn get_json(client: &reqwest::blocking::Client, url: &str) -> serde_json::Value {
     let response = client.get(url).send().unwrap();
     assert!(
@@ -117,15 +156,19 @@ analysis_width = 640
         ),
     )
     .unwrap();
+    let (client, secret) = client_for(&data);
     let server = serve(&data, &config);
     let base = format!("http://{}", server.address);
-    let client = reqwest::blocking::Client::new();
 
     // The live stream, read from the start.
     let (events_tx, events_rx) = mpsc::channel::<serde_json::Value>();
     let stream_url = format!("{base}/v1/sightings/stream");
     std::thread::spawn(move || {
-        let Ok(response) = reqwest::blocking::Client::new().get(&stream_url).send() else {
+        let Ok(response) = reqwest::blocking::Client::new()
+            .get(&stream_url)
+            .bearer_auth(&secret)
+            .send()
+        else {
             return;
         };
         let mut event = String::new();
@@ -237,9 +280,18 @@ fn cameras_are_added_changed_and_removed_through_the_api_without_a_restart() {
     let data = directory.path().join("data");
     let config = directory.path().join("vigil.toml");
     std::fs::write(&config, "").unwrap();
+    let (client, _) = client_for(&data);
     let server = serve(&data, &config);
     let base = format!("http://{}", server.address);
-    let client = reqwest::blocking::Client::new();
+    let anonymous = client_without_token();
+    assert_eq!(
+        anonymous
+            .get(format!("{base}/v1/cameras"))
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
     let clip = shared().join("data/video/head-pose-face-detection-male.mp4");
 
     let camera = serde_json::json!({
@@ -313,6 +365,30 @@ fn cameras_are_added_changed_and_removed_through_the_api_without_a_restart() {
         .send()
         .unwrap();
     assert_eq!(gone.status(), 404);
-    let health = client.get(format!("{base}/healthz")).send().unwrap();
+    let health = anonymous.get(format!("{base}/healthz")).send().unwrap();
     assert_eq!(health.status(), 200);
+
+    // Every camera change is in the audit log, and the chain verifies.
+    drop(server);
+    let verify = vigil(&data).args(["audit", "verify"]).output().unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout).to_string();
+    assert!(verify.status.success(), "{text}");
+    assert!(text.contains("audit log intact"), "{text}");
+    let export = vigil(&data).args(["audit", "export"]).output().unwrap();
+    let lines = String::from_utf8_lossy(&export.stdout).to_string();
+    for action in [
+        "user_create",
+        "camera_add",
+        "camera_change",
+        "camera_remove",
+    ] {
+        assert!(
+            lines.contains(&format!("\"action\":\"{action}\"")),
+            "{action} missing:\n{lines}"
+        );
+    }
+}
+
+fn client_without_token() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::new()
 }

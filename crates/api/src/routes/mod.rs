@@ -1,6 +1,7 @@
 //! Route handlers. Each hands the CPU-bound service call to the blocking pool, so that a slow
 //! detection never stalls the async workers serving other requests.
 
+pub mod access;
 pub mod faces;
 pub mod forms;
 pub mod subjects;

@@ -12,7 +12,9 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::oneshot;
+use vigil_api::access::Access;
 use vigil_api::{serve, AppState, ErrorBody};
+use vigil_auth::{AuthOptions, Role};
 use vigil_base::config::{MatchingConfig, ServerConfig, VigilConfig};
 use vigil_base::CalibrationTable;
 use vigil_infer::{DecodeLimits, FaceAnalyzer};
@@ -90,8 +92,12 @@ fn calibration_for(model: &str) -> CalibrationTable {
 
 pub struct TestServer {
     pub base_url: String,
+    /// Carries a token of a user with every role, and a case reference and reason.
     pub client: reqwest::Client,
+    /// Carries nothing.
+    pub anonymous: reqwest::Client,
     pub service: Arc<FaceService>,
+    pub access: Access,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -107,10 +113,29 @@ pub async fn start_server() -> TestServer {
     start_server_with_limit(ServerConfig::default().max_upload_bytes).await
 }
 
+/// The case reference and reason every request of the test client carries (searches need them).
+pub const TEST_CASE: &str = "CASE-2026-0042";
+pub const TEST_REASON: &str = "integration test";
+
 pub async fn start_server_with_limit(max_upload_bytes: usize) -> TestServer {
     let analyzer = tokio::task::spawn_blocking(analyzer).await.unwrap();
     let model = analyzer.recognizer_model().as_str().to_string();
-    let store: Arc<dyn FaceStore> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let sqlite = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let store: Arc<dyn FaceStore> = sqlite.clone();
+    let access = Access::new(sqlite.clone(), AuthOptions::for_tests()).unwrap();
+    // One user holding every role, so the existing route tests exercise the routes themselves;
+    // tests/access.rs checks the role rules.
+    let token = sqlite.with_connection(|connection| {
+        let user = access
+            .directory
+            .create_user(connection, "tester", "Tester", &Role::ALL, None)
+            .unwrap();
+        access
+            .directory
+            .issue_token(connection, user.id, "tests", None)
+            .unwrap()
+            .secret
+    });
     let service = FaceService::new(
         analyzer,
         store,
@@ -124,17 +149,29 @@ pub async fn start_server_with_limit(max_upload_bytes: usize) -> TestServer {
         max_upload_bytes,
         ..ServerConfig::default()
     };
-    let state = AppState::new(service.clone(), &server_config);
+    let state = AppState::new(service.clone(), &server_config, access.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (shutdown, shutdown_requested) = oneshot::channel::<()>();
     tokio::spawn(serve(listener, state, async move {
         let _ = shutdown_requested.await;
     }));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    headers.insert("x-vigil-case", TEST_CASE.parse().unwrap());
+    headers.insert("x-vigil-reason", TEST_REASON.parse().unwrap());
     TestServer {
         base_url: format!("http://{address}"),
-        client: reqwest::Client::new(),
+        client: reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap(),
+        anonymous: reqwest::Client::new(),
         service,
+        access,
         shutdown: Some(shutdown),
     }
 }
@@ -142,6 +179,38 @@ pub async fn start_server_with_limit(max_upload_bytes: usize) -> TestServer {
 impl TestServer {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// A client acting as a new user holding only `roles`, with the test case and reason.
+    pub fn client_with_roles(&self, name: &str, roles: &[Role]) -> reqwest::Client {
+        let token = self.token_with_roles(name, roles);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        headers.insert("x-vigil-case", TEST_CASE.parse().unwrap());
+        headers.insert("x-vigil-reason", TEST_REASON.parse().unwrap());
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
+    /// An API token of a new user holding only `roles`.
+    pub fn token_with_roles(&self, name: &str, roles: &[Role]) -> String {
+        self.access.store.with_connection(|connection| {
+            let user = self
+                .access
+                .directory
+                .create_user(connection, name, name, roles, None)
+                .unwrap();
+            self.access
+                .directory
+                .issue_token(connection, user.id, "tests", None)
+                .unwrap()
+                .secret
+        })
     }
 
     pub async fn get(&self, path: &str) -> Response {

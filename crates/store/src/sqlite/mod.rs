@@ -58,6 +58,23 @@ impl SqliteStore {
         Self::configure_and_migrate(connection)
     }
 
+    /// Runs `work` on the store's connection: the user directory (`vigil_auth`) and the audit
+    /// log (`vigil_audit`) keep their tables in this database and work on a caller's connection.
+    pub fn with_connection<T>(&self, work: impl FnOnce(&Connection) -> T) -> T {
+        work(&self.connection.lock())
+    }
+
+    /// Appends one audit entry in its own transaction (for operations that change nothing else:
+    /// searches, views, exports).
+    pub fn audit(
+        &self,
+        entry: &vigil_audit::NewAuditEntry,
+    ) -> Result<vigil_audit::AuditRecord, StoreError> {
+        let connection = self.connection.lock();
+        vigil_audit::append(&connection, entry, now_ms())
+            .map_err(|e| StoreError::Database(format!("audit log: {e}")))
+    }
+
     /// A private database that vanishes when the store is dropped; for tests and dry runs.
     pub fn open_in_memory() -> Result<Self, StoreError> {
         Self::configure_and_migrate(Connection::open_in_memory()?)

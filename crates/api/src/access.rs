@@ -1,0 +1,431 @@
+//! Authentication, authorisation and the audit trail of every request.
+//!
+//! One middleware in front of every route but `/healthz` and `/v1/login`:
+//! 1. authenticates the bearer token (`vgl_…`), session secret (`vgs_…`) or `vigil_session`
+//!    cookie → 401 `unauthenticated` otherwise;
+//! 2. looks the matched route up in [`ROUTE_PERMISSIONS`] (one table, so the policy is reviewed in
+//!    one place and a test walks it) → 403 `forbidden` when the principal's roles lack it; a
+//!    route missing from the table is refused for everyone;
+//! 3. for routes that touch biometric data or change administration, writes an audit entry
+//!    with who, what, the case reference and reason (`X-Vigil-Case`, `X-Vigil-Reason` headers),
+//!    the probe image of a search (its sha256 in the hashed entry, the bytes stored once), and
+//!    the outcome (status). Identification and verification without a case reference and reason
+//!    are refused (400 `case_required`) before any face is compared.
+
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
+use crate::AppState;
+use axum::body::{to_bytes, Body};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use vigil_audit::{Actor, AuditAction, NewAuditEntry, Outcome, Target};
+use vigil_auth::{AuthError, AuthOptions, Permission, Principal, UserDirectory};
+use vigil_store::SqliteStore;
+
+pub const CASE_HEADER: &str = "x-vigil-case";
+pub const REASON_HEADER: &str = "x-vigil-reason";
+pub const SESSION_COOKIE: &str = "vigil_session";
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Any authenticated user.
+    Authenticated,
+    Permission(Permission),
+}
+
+/// How a route is audited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auditing {
+    None,
+    /// An entry with this action for every call, successful or not.
+    Entry(AuditAction),
+    /// As `Entry`, and the call needs a case reference and a reason; the request body (the
+    /// probe) is hashed and kept with the entry.
+    CaseBound(AuditAction),
+}
+
+/// Method, route pattern, requirement, auditing. Every routed endpoint except `/healthz` and
+/// `/v1/login` must be listed: an unlisted route is refused for everyone.
+pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
+    use AuditAction as A;
+    use Auditing::{CaseBound, Entry, None as Quiet};
+    use Permission as P;
+    use Requirement::{Authenticated as Any, Permission as Needs};
+    &[
+        ("GET", "/metrics", Needs(P::ViewCameras), Quiet),
+        ("GET", "/v1/openapi.json", Any, Quiet),
+        ("GET", "/v1/me", Any, Quiet),
+        ("POST", "/v1/logout", Any, Quiet),
+        ("POST", "/v1/detect", Needs(P::Identify), Quiet),
+        ("POST", "/v1/verify", Needs(P::Verify), CaseBound(A::Verify)),
+        (
+            "POST",
+            "/v1/identify",
+            Needs(P::Identify),
+            CaseBound(A::Identify),
+        ),
+        ("GET", "/v1/subjects", Needs(P::Enrol), Quiet),
+        ("POST", "/v1/subjects", Needs(P::Enrol), Entry(A::Enrol)),
+        ("GET", "/v1/subjects/{id}", Needs(P::Enrol), Quiet),
+        (
+            "DELETE",
+            "/v1/subjects/{id}",
+            Needs(P::DeleteBiometric),
+            Entry(A::Delete),
+        ),
+        (
+            "POST",
+            "/v1/subjects/{id}/templates",
+            Needs(P::Enrol),
+            Entry(A::Enrol),
+        ),
+        (
+            "DELETE",
+            "/v1/templates/{id}",
+            Needs(P::DeleteBiometric),
+            Entry(A::Delete),
+        ),
+        (
+            "GET",
+            "/v1/templates/{id}/thumbnail",
+            Needs(P::Enrol),
+            Quiet,
+        ),
+        ("GET", "/v1/cameras", Needs(P::ViewCameras), Quiet),
+        (
+            "POST",
+            "/v1/cameras",
+            Needs(P::ManageCameras),
+            Entry(A::CameraAdd),
+        ),
+        ("GET", "/v1/cameras/{id}", Needs(P::ViewCameras), Quiet),
+        (
+            "PUT",
+            "/v1/cameras/{id}",
+            Needs(P::ManageCameras),
+            Entry(A::CameraChange),
+        ),
+        (
+            "DELETE",
+            "/v1/cameras/{id}",
+            Needs(P::ManageCameras),
+            Entry(A::CameraRemove),
+        ),
+        (
+            "POST",
+            "/v1/cameras/{id}/enable",
+            Needs(P::ManageCameras),
+            Entry(A::CameraChange),
+        ),
+        (
+            "POST",
+            "/v1/cameras/{id}/disable",
+            Needs(P::ManageCameras),
+            Entry(A::CameraChange),
+        ),
+        (
+            "GET",
+            "/v1/sightings",
+            Needs(P::ViewSightings),
+            Entry(A::ViewSighting),
+        ),
+        (
+            "GET",
+            "/v1/sightings/stream",
+            Needs(P::ViewSightings),
+            Entry(A::ViewSighting),
+        ),
+        (
+            "GET",
+            "/v1/sightings/{id}",
+            Needs(P::ViewSightings),
+            Entry(A::ViewSighting),
+        ),
+        (
+            "GET",
+            "/v1/sightings/{id}/crop.jpg",
+            Needs(P::ViewSightings),
+            Entry(A::ViewSighting),
+        ),
+        (
+            "GET",
+            "/v1/sightings/{id}/recording",
+            Needs(P::ViewSightings),
+            Quiet,
+        ),
+        (
+            "GET",
+            "/v1/sightings/{id}/clip.mp4",
+            Needs(P::Export),
+            Entry(A::Export),
+        ),
+        ("GET", "/v1/users", Needs(P::ManageUsers), Quiet),
+        (
+            "POST",
+            "/v1/users",
+            Needs(P::ManageUsers),
+            Entry(A::UserCreate),
+        ),
+        (
+            "POST",
+            "/v1/users/{id}/tokens",
+            Needs(P::ManageUsers),
+            Entry(A::UserChange),
+        ),
+        ("GET", "/v1/audit", Needs(P::ReadAudit), Quiet),
+        ("GET", "/v1/audit/verify", Needs(P::ReadAudit), Quiet),
+    ]
+};
+
+/// Routes reachable without credentials.
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", "/healthz"), ("POST", "/v1/login")];
+
+/// Users, credentials and the audit log: they live in the embedded database.
+#[derive(Clone)]
+pub struct Access {
+    pub store: Arc<SqliteStore>,
+    pub directory: Arc<UserDirectory>,
+}
+
+impl Access {
+    pub fn new(store: Arc<SqliteStore>, options: AuthOptions) -> Result<Self, AuthError> {
+        Ok(Self {
+            store,
+            directory: Arc::new(UserDirectory::new(options)?),
+        })
+    }
+
+    fn authenticate(&self, secret: &str) -> Result<Principal, AuthError> {
+        self.store.with_connection(|connection| {
+            if secret.starts_with(vigil_auth::SESSION_PREFIX) {
+                self.directory.authenticate_session(connection, secret)
+            } else {
+                self.directory.authenticate_token(connection, secret)
+            }
+        })
+    }
+}
+
+fn rule_for(method: &Method, route: &str) -> Option<(Requirement, Auditing)> {
+    ROUTE_PERMISSIONS
+        .iter()
+        .find(|(m, r, _, _)| *m == method.as_str() && *r == route)
+        .map(|(_, _, requirement, auditing)| (*requirement, *auditing))
+}
+
+fn credential(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return value.strip_prefix("Bearer ").map(|s| s.trim().to_string());
+    }
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message: message.to_string(),
+            },
+        }),
+    )
+        .into_response()
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The middleware described in the module documentation.
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let Some(route) = route else {
+        // Unmatched paths fall through to the 404/405 fallbacks, which reveal nothing.
+        return next.run(request).await;
+    };
+    if PUBLIC_ROUTES
+        .iter()
+        .any(|(m, r)| *m == method.as_str() && *r == route)
+    {
+        return next.run(request).await;
+    }
+    let access = state.access().clone();
+    let Some(secret) = credential(request.headers()) else {
+        return refusal(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send an API token or session as `Authorization: Bearer …`",
+        );
+    };
+    let principal = match tokio::task::spawn_blocking({
+        let access = access.clone();
+        move || access.authenticate(&secret)
+    })
+    .await
+    {
+        Ok(Ok(principal)) => principal,
+        Ok(Err(AuthError::Database(detail))) => {
+            tracing::error!(%detail, "authentication failed");
+            return refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal server error",
+            );
+        }
+        Ok(Err(_)) | Err(_) => {
+            return refusal(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "the token or session is unknown, expired, revoked or its user disabled",
+            )
+        }
+    };
+    let Some((requirement, auditing)) = rule_for(&method, &route) else {
+        return refusal(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "no role may call this route",
+        );
+    };
+    if let Requirement::Permission(permission) = requirement {
+        if !principal.allows(permission) {
+            return refusal(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                &format!("your roles do not grant {permission:?}"),
+            );
+        }
+    }
+    let case_ref = header_text(request.headers(), CASE_HEADER);
+    let reason = header_text(request.headers(), REASON_HEADER);
+    let action = match auditing {
+        Auditing::None => {
+            let mut request = request;
+            request.extensions_mut().insert(principal);
+            return next.run(request).await;
+        }
+        Auditing::Entry(action) => action,
+        Auditing::CaseBound(action) => {
+            if case_ref.is_none() || reason.is_none() {
+                return refusal(
+                    StatusCode::BAD_REQUEST,
+                    "case_required",
+                    "a search names its case (X-Vigil-Case) and reason (X-Vigil-Reason)",
+                );
+            }
+            action
+        }
+    };
+    let target_id = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or("").to_string();
+    // A search's probe is kept with its audit entry: buffer the body (already bounded by the
+    // upload limit in front of this layer) and hand the same bytes on.
+    let (request, probe) = if matches!(auditing, Auditing::CaseBound(_)) {
+        let (parts, body) = request.into_parts();
+        match to_bytes(body, state.max_upload_bytes()).await {
+            Ok(bytes) => {
+                let probe = bytes.to_vec();
+                (Request::from_parts(parts, Body::from(bytes)), Some(probe))
+            }
+            Err(_) => {
+                return ApiError::PayloadTooLarge {
+                    limit_bytes: state.max_upload_bytes(),
+                }
+                .into_response()
+            }
+        }
+    } else {
+        (request, None)
+    };
+    let actor = Actor {
+        user_id: Some(principal.user_id.0.to_string()),
+        user_name: principal.name.clone(),
+    };
+    let mut request = request;
+    request.extensions_mut().insert(principal);
+    let response = next.run(request).await;
+    let status = response.status();
+    let outcome = if status.is_success() {
+        Outcome::success(status.as_u16().to_string())
+    } else if status.is_client_error() {
+        Outcome::refused(status.as_u16().to_string())
+    } else {
+        Outcome::failed(status.as_u16().to_string())
+    };
+    let mut summary = serde_json::json!({
+        "method": method.as_str(),
+        "route": route,
+        "status": status.as_u16(),
+    });
+    if !query.is_empty() {
+        summary["query"] = serde_json::Value::String(query);
+    }
+    if let Some(probe) = &probe {
+        summary["probe_sha256"] = serde_json::Value::String(hex::encode(Sha256::digest(probe)));
+        summary["probe_bytes"] = serde_json::json!(probe.len());
+    }
+    let entry = NewAuditEntry {
+        actor,
+        action,
+        target: Target {
+            kind: route
+                .trim_start_matches("/v1/")
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .to_string(),
+            id: target_id,
+        },
+        case_ref,
+        reason: reason.unwrap_or_default(),
+        request: summary,
+        probe_image: probe,
+        outcome,
+    };
+    let store = access.store.clone();
+    let written = tokio::task::spawn_blocking(move || store.audit(&entry)).await;
+    match written {
+        Ok(Ok(_)) => response,
+        Ok(Err(error)) => {
+            // An operation that cannot be accounted for is not answered.
+            tracing::error!(%error, "cannot write the audit entry");
+            refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal server error",
+            )
+        }
+        Err(error) => {
+            tracing::error!(%error, "audit task failed");
+            refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal server error",
+            )
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Login and logout, the caller's identity, users and their tokens, and the audit log.
+
+use crate::access::SESSION_COOKIE;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::AppState;
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+use vigil_auth::{AuthError, Principal, Role, UserId};
+
+fn auth_error(error: AuthError) -> ApiError {
+    ApiError::Auth(error)
+}
+
+async fn with_directory<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&vigil_auth::UserDirectory, &rusqlite::Connection) -> Result<T, AuthError>
+        + Send
+        + 'static,
+) -> Result<T, ApiError> {
+    let access = state.access().clone();
+    tokio::task::spawn_blocking(move || {
+        access
+            .store
+            .with_connection(|connection| work(&access.directory, connection))
+    })
+    .await?
+    .map_err(auth_error)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginBody {
+    pub name: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginReply {
+    /// The session secret (also set as the `vigil_session` cookie); send it as a bearer token.
+    pub session: String,
+    pub user: String,
+    pub roles: Vec<String>,
+    pub expires_at_ms: i64,
+}
+
+/// Password login (web UI). Throttled per user name and per client address: repeated failures
+/// get 429 with `Retry-After`, without the password being checked.
+#[utoipa::path(
+    post,
+    path = "/v1/login",
+    tag = "access",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = LoginReply),
+        (status = 401, description = "unauthenticated", body = ErrorBody),
+        (status = 429, description = "throttled", body = ErrorBody),
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    parts: axum::http::request::Parts,
+    body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(body) = body?;
+    // Servers started without connection info (tests' in-process routers) count as loopback.
+    let client: IpAddr = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
+    let name = body.name.clone();
+    let result = with_directory(&state, move |directory, connection| {
+        directory.login(connection, &body.name, &body.password, client)
+    })
+    .await;
+    let action = if result.is_ok() {
+        vigil_audit::AuditAction::Login
+    } else {
+        vigil_audit::AuditAction::LoginFailed
+    };
+    let entry = vigil_audit::NewAuditEntry {
+        actor: vigil_audit::Actor {
+            user_id: None,
+            user_name: name.chars().take(64).collect(),
+        },
+        action,
+        target: vigil_audit::Target {
+            kind: "session".into(),
+            id: client.to_string(),
+        },
+        case_ref: None,
+        reason: String::new(),
+        request: serde_json::json!({ "client": client.to_string() }),
+        probe_image: None,
+        outcome: if result.is_ok() {
+            vigil_audit::Outcome::success("")
+        } else {
+            vigil_audit::Outcome::refused("login refused")
+        },
+    };
+    let store = state.access().store.clone();
+    tokio::task::spawn_blocking(move || store.audit(&entry))
+        .await?
+        .map_err(|e| ApiError::Service(e.into()))?;
+    let session = result?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/",
+        session.secret
+    );
+    Ok((
+        [(SET_COOKIE, cookie)],
+        Json(LoginReply {
+            session: session.secret,
+            user: session.principal.name,
+            roles: session
+                .principal
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
+            expires_at_ms: session.expires_at_ms,
+        }),
+    ))
+}
+
+/// Ends the session sent with the request.
+#[utoipa::path(post, path = "/v1/logout", tag = "access", responses((status = 204, description = "Logged out")))]
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(secret) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.starts_with(vigil_auth::SESSION_PREFIX))
+    {
+        with_directory(&state, move |directory, connection| {
+            directory.logout(connection, &secret)
+        })
+        .await?;
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(SET_COOKIE, format!("{SESSION_COOKIE}=; Max-Age=0; Path=/"))],
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub user_id: i64,
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+/// Who the credentials belong to.
+#[utoipa::path(get, path = "/v1/me", tag = "access", responses((status = 200, description = "The caller", body = Me)))]
+pub async fn me(Extension(principal): Extension<Principal>) -> Json<Me> {
+    Json(Me {
+        user_id: principal.user_id.0,
+        name: principal.name,
+        roles: principal
+            .roles
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect(),
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewUserBody {
+    pub name: String,
+    pub display_name: Option<String>,
+    /// admin, operator, reviewer, investigator, auditor
+    pub roles: Vec<String>,
+    /// At least 12 characters; omit for a token-only user.
+    pub password: Option<String>,
+}
+
+fn parse_roles(roles: &[String]) -> Result<Vec<Role>, ApiError> {
+    roles
+        .iter()
+        .map(|r| r.parse::<Role>().map_err(auth_error))
+        .collect()
+}
+
+/// Lists users (never their password hashes).
+#[utoipa::path(get, path = "/v1/users", tag = "access", responses((status = 200, description = "Users", body = Vec<Object>)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<vigil_auth::UserView>>, ApiError> {
+    Ok(Json(
+        with_directory(&state, |directory, connection| {
+            directory.list_users(connection)
+        })
+        .await?,
+    ))
+}
+
+/// Creates a user.
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "access",
+    request_body = NewUserBody,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        (status = 400, description = "invalid", body = ErrorBody),
+        (status = 409, description = "conflict", body = ErrorBody),
+    )
+)]
+pub async fn create_user(
+    State(state): State<AppState>,
+    body: Result<Json<NewUserBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(body) = body?;
+    let roles = parse_roles(&body.roles)?;
+    let user = with_directory(&state, move |directory, connection| {
+        let display = body
+            .display_name
+            .clone()
+            .unwrap_or_else(|| body.name.clone());
+        directory.create_user(
+            connection,
+            &body.name,
+            &display,
+            &roles,
+            body.password.as_deref(),
+        )
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewTokenBody {
+    pub name: String,
+    /// Lifetime in seconds; omit for a token that lives until revoked.
+    pub ttl_secs: Option<u64>,
+}
+
+/// Issues an API token for a user; the secret is shown once.
+#[utoipa::path(
+    post,
+    path = "/v1/users/{id}/tokens",
+    tag = "access",
+    params(("id" = i64, Path, description = "User id")),
+    request_body = NewTokenBody,
+    responses((status = 201, description = "Issued; `secret` is shown only now", body = Object), (status = 404, description = "not_found", body = ErrorBody))
+)]
+pub async fn issue_token(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    body: Result<Json<NewTokenBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(body) = body?;
+    let issued = with_directory(&state, move |directory, connection| {
+        directory.issue_token(
+            connection,
+            UserId(id),
+            &body.name,
+            body.ttl_secs.map(Duration::from_secs),
+        )
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub case: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub after_sequence: Option<u64>,
+    pub limit: Option<usize>,
+}
+
+/// Audit entries, oldest first (auditors).
+#[utoipa::path(get, path = "/v1/audit", tag = "access", params(AuditQuery), responses((status = 200, description = "Entries", body = Vec<Object>)))]
+pub async fn audit_entries(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<Vec<vigil_audit::AuditRecord>>, ApiError> {
+    let action = query
+        .action
+        .as_deref()
+        .map(|a| a.parse::<vigil_audit::AuditAction>())
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let filter = vigil_audit::AuditFilter {
+        actor_name: query.actor,
+        case_ref: query.case,
+        action,
+        from_ms: query.from_ms,
+        to_ms: query.to_ms,
+        after_sequence: query.after_sequence,
+        limit: query.limit,
+        ..Default::default()
+    };
+    let store = state.access().store.clone();
+    let entries = tokio::task::spawn_blocking(move || {
+        store.with_connection(|connection| vigil_audit::entries(connection, &filter))
+    })
+    .await?
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(Json(entries))
+}
+
+/// Verifies the whole audit chain (edits, deletions, insertions, reordering).
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "access", responses((status = 200, description = "Verification report", body = Object)))]
+pub async fn audit_verify(
+    State(state): State<AppState>,
+) -> Result<Json<vigil_audit::VerifyReport>, ApiError> {
+    let store = state.access().store.clone();
+    let anchors = state.audit_anchors();
+    let report = tokio::task::spawn_blocking(move || {
+        let anchors = anchors
+            .as_deref()
+            .map(vigil_audit::read_anchors)
+            .transpose()?
+            .unwrap_or_default();
+        store.with_connection(|connection| vigil_audit::verify(connection, &anchors))
+    })
+    .await?
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(Json(report))
+}

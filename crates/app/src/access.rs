@@ -1,0 +1,190 @@
+//! `vigil users …` and `vigil audit …`: the user directory and the audit log, on the local
+//! database (the operator of the machine acts here; every change is audited under the name
+//! given with `--as`, default the OS user).
+
+use crate::cli::{AuditCommand, UsersCommand};
+use crate::context::Context;
+use anyhow::{bail, Context as _};
+use std::io::Write;
+use std::time::Duration;
+use vigil_audit::{Actor, AuditAction, NewAuditEntry, Outcome, Target};
+use vigil_auth::{AuthOptions, Role, UserDirectory};
+
+fn os_user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "local".into())
+}
+
+fn audit_admin(
+    store: &vigil_store::SqliteStore,
+    actor: &str,
+    action: AuditAction,
+    target: &str,
+    request: serde_json::Value,
+) -> anyhow::Result<()> {
+    store
+        .audit(&NewAuditEntry {
+            actor: Actor {
+                user_id: None,
+                user_name: actor.to_string(),
+            },
+            action,
+            target: Target {
+                kind: "user".into(),
+                id: target.to_string(),
+            },
+            case_ref: None,
+            reason: "command line".into(),
+            request,
+            probe_image: None,
+            outcome: Outcome::success(""),
+        })
+        .context("writing the audit entry")?;
+    Ok(())
+}
+
+pub fn users(context: &Context, command: UsersCommand) -> anyhow::Result<()> {
+    let store = context.open_sqlite()?;
+    let directory = UserDirectory::new(AuthOptions::default())?;
+    match command {
+        UsersCommand::Add {
+            name,
+            roles,
+            display_name,
+            password_stdin,
+            acting_as,
+        } => {
+            let roles: Vec<Role> = roles
+                .iter()
+                .map(|r| r.parse::<Role>())
+                .collect::<Result<_, _>>()?;
+            if roles.is_empty() {
+                bail!(
+                    "give at least one --role (admin, operator, reviewer, investigator, auditor)"
+                );
+            }
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\n', '\r']).to_string())
+            } else {
+                None
+            };
+            let display = display_name.unwrap_or_else(|| name.clone());
+            let user = store.with_connection(|connection| {
+                directory.create_user(connection, &name, &display, &roles, password.as_deref())
+            })?;
+            audit_admin(
+                &store,
+                &acting_as.unwrap_or_else(os_user),
+                AuditAction::UserCreate,
+                &user.name,
+                serde_json::json!({ "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>() }),
+            )?;
+            println!("created user {} ({})", user.name, user.id.0);
+        }
+        UsersCommand::List => {
+            let users = store.with_connection(|connection| directory.list_users(connection))?;
+            for user in users {
+                let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+                println!(
+                    "{:<4} {:<20} {:<40} {}",
+                    user.id.0,
+                    user.name,
+                    roles.join(","),
+                    if user.disabled { "disabled" } else { "" }
+                );
+            }
+        }
+        UsersCommand::Token {
+            name,
+            token_name,
+            ttl_days,
+            acting_as,
+        } => {
+            let issued = store.with_connection(|connection| {
+                let user = directory
+                    .find_user(connection, &name)?
+                    .ok_or_else(|| vigil_auth::AuthError::NotFound(format!("user {name}")))?;
+                directory.issue_token(
+                    connection,
+                    user.id,
+                    &token_name,
+                    ttl_days.map(|d| Duration::from_secs(d * 86_400)),
+                )
+            })?;
+            audit_admin(
+                &store,
+                &acting_as.unwrap_or_else(os_user),
+                AuditAction::UserChange,
+                &name,
+                serde_json::json!({ "token_issued": token_name }),
+            )?;
+            // The secret on stdout alone, so scripts can capture it; it is not stored.
+            println!("{}", issued.secret);
+        }
+    }
+    Ok(())
+}
+
+pub fn audit(context: &Context, command: AuditCommand) -> anyhow::Result<()> {
+    let store = context.open_sqlite()?;
+    let anchors_path = context.audit_anchors_path();
+    match command {
+        AuditCommand::Verify { anchors } => {
+            let path = anchors.unwrap_or(anchors_path);
+            let anchors = if path.exists() {
+                vigil_audit::read_anchors(&path)?
+            } else {
+                Vec::new()
+            };
+            let report =
+                store.with_connection(|connection| vigil_audit::verify(connection, &anchors))?;
+            println!(
+                "{} entries checked against {} published heads",
+                report.entries_checked, report.anchors_checked
+            );
+            if report.is_intact() {
+                println!("audit log intact");
+            } else {
+                for problem in &report.problems {
+                    println!("PROBLEM: {}", serde_json::to_string(problem)?);
+                }
+                bail!("the audit log has been tampered with");
+            }
+        }
+        AuditCommand::Export { output, from } => {
+            let head = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut writer = std::io::BufWriter::new(file);
+                    let head = store.with_connection(|connection| {
+                        vigil_audit::export(connection, &mut writer, from)
+                    })?;
+                    writer.flush()?;
+                    head
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut writer = stdout.lock();
+                    store.with_connection(|connection| {
+                        vigil_audit::export(connection, &mut writer, from)
+                    })?
+                }
+            };
+            eprintln!(
+                "exported up to entry {} (head {})",
+                head.sequence,
+                head.hash.to_hex()
+            );
+        }
+        AuditCommand::Head => {
+            let head = store.with_connection(|connection| {
+                vigil_audit::publish_head(connection, &anchors_path)
+            })?;
+            println!("{} {}", head.sequence, head.hash.to_hex());
+            eprintln!("appended to {}", anchors_path.display());
+        }
+    }
+    Ok(())
+}
