@@ -1,4 +1,8 @@
-//! Vector search: exact multi-threaded SIMD top-k over face templates.
+//! Vector search over face templates and sightings.
+//!
+//! [`SegmentedIndex`] is the persistent index of one model: time-partitioned, memory-mapped
+//! segments with a write-ahead log, tombstones, filters applied inside the scan, and three
+//! search methods (exact f32, int8 with exact re-ranking, IVF-PQ with exact re-ranking).
 //!
 //! [`Gallery`] holds one [`ExactIndex`] per recognizer model, so a query is only ever compared
 //! with templates of its own model. Each index is an exhaustive scan over a contiguous matrix:
@@ -7,14 +11,29 @@
 //! (`scripts/bench/faiss_flat.py`).
 
 pub mod bench;
+pub mod bench_index;
+mod entry;
 mod exact;
 mod gallery;
+mod ivfpq;
 mod kernel;
+mod quantize;
 mod scan;
+mod segment;
+mod segmented;
+pub mod shard;
 mod topk;
+mod wal;
 
+pub use entry::{CameraId, EntryHit, EntryKind, EntryMeta, SearchFilter, SearchMethod};
 pub use exact::{ExactIndex, SubjectHit, TemplateHit};
 pub use gallery::Gallery;
+pub use ivfpq::{IvfPq, IvfPqParams, IVFPQ_FORMAT_VERSION};
+pub use segment::SEGMENT_FORMAT_VERSION;
+pub use segmented::{
+    BuildProgress, CompactionReport, IndexStats, MemoryReport, SegmentedIndex, SegmentedOptions,
+    MANIFEST_FORMAT_VERSION,
+};
 
 use std::path::PathBuf;
 use vigil_base::ModelId;
@@ -40,4 +59,23 @@ pub enum IndexError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read or write index file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("index file {path} is damaged: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("index file {path} has format version {found}; this build reads {supported}")]
+    UnsupportedVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("approximate index configuration is invalid: {0}")]
+    AnnConfig(String),
+    #[error("embedding holds a value that is not a finite number")]
+    NotFinite,
+    #[error("shard protocol error: {0}")]
+    Shard(String),
 }

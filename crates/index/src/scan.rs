@@ -36,7 +36,7 @@ impl RowsView<'_> {
 }
 
 /// Contiguous row ranges covering `0..row_count`, sized for the current pool.
-fn task_ranges(row_count: usize, minimum_rows: usize) -> Vec<Range<usize>> {
+pub(crate) fn task_ranges(row_count: usize, minimum_rows: usize) -> Vec<Range<usize>> {
     let most_tasks = rayon::current_num_threads().max(1) * TASKS_PER_THREAD;
     let tasks = (row_count / minimum_rows.max(1)).clamp(1, most_tasks);
     let rows_per_task = row_count.div_ceil(tasks).max(1);
