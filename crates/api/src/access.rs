@@ -10,7 +10,9 @@
 //!    with who, what, the case reference and reason (`X-Vigil-Case`, `X-Vigil-Reason` headers),
 //!    the probe image of a search (its sha256 in the hashed entry, the bytes stored once), and
 //!    the outcome (status). Identification and verification without a case reference and reason
-//!    are refused (400 `case_required`) before any face is compared.
+//!    are refused (400 `case_required`) before any face is compared, and so are those naming a
+//!    case that is not open (403 `case_not_open`) or that the caller is not owner or member of
+//!    (403 `not_in_case`).
 
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::AppState;
@@ -179,6 +181,15 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ),
         ("GET", "/v1/audit", Needs(P::ReadAudit), Quiet),
         ("GET", "/v1/audit/verify", Needs(P::ReadAudit), Quiet),
+        ("GET", "/v1/cases", Needs(P::ManageCases), Quiet),
+        ("POST", "/v1/cases", Needs(P::ManageCases), Quiet), // audited in the same transaction
+        (
+            "POST",
+            "/v1/cases/{reference}/close",
+            Needs(P::ManageCases),
+            Quiet,
+        ), // likewise
+        ("POST", "/v1/search", Needs(P::Search), CaseBound(A::Search)),
     ]
 };
 
@@ -330,12 +341,47 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         }
         Auditing::Entry(action) => action,
         Auditing::CaseBound(action) => {
-            if case_ref.is_none() || reason.is_none() {
+            let (Some(reference), Some(_)) = (&case_ref, &reason) else {
                 return refusal(
                     StatusCode::BAD_REQUEST,
                     "case_required",
                     "a search names its case (X-Vigil-Case) and reason (X-Vigil-Reason)",
                 );
+            };
+            // The case bounds who may search under it, and until when.
+            let store = access.store.clone();
+            let lookup = reference.clone();
+            let case = match tokio::task::spawn_blocking(move || store.case(&lookup)).await {
+                Ok(Ok(case)) => case,
+                _ => {
+                    return refusal(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "internal server error",
+                    )
+                }
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            match case {
+                Some(case) if case.is_open(now) => {
+                    if !case.admits(&principal.name) {
+                        return refusal(
+                            StatusCode::FORBIDDEN,
+                            "not_in_case",
+                            &format!("you are neither the owner nor a member of case {reference}"),
+                        );
+                    }
+                }
+                _ => {
+                    return refusal(
+                        StatusCode::FORBIDDEN,
+                        "case_not_open",
+                        &format!("case {reference} does not exist, is closed or has expired"),
+                    )
+                }
             }
             action
         }

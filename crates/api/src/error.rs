@@ -26,6 +26,8 @@
 //! | `unauthenticated`          | 401    | no, unknown, expired or revoked token or session        |
 //! | `forbidden`                | 403    | the caller's roles do not grant the route's permission  |
 //! | `case_required`            | 400    | a search without case reference and reason              |
+//! | `case_not_open`            | 403    | the named case does not exist, is closed or expired     |
+//! | `not_in_case`              | 403    | the caller is neither owner nor member of the case      |
 //! | `throttled`                | 429    | too many failed logins for that name or address         |
 //! | `internal`                 | 500    | a fault of the server; details go to the log only       |
 

@@ -21,7 +21,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use limit::{refuse_oversized_bodies, UploadLimit};
 use metrics_exporter_prometheus::PrometheusHandle;
-use routes::{access as access_routes, faces, subjects, system, video};
+use routes::{access as access_routes, cases, faces, subjects, system, video};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -160,6 +160,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/users/{id}/tokens", post(access_routes::issue_token))
         .route("/v1/audit", get(access_routes::audit_entries))
         .route("/v1/audit/verify", get(access_routes::audit_verify))
+        .route("/v1/cases", get(cases::list_cases).post(cases::open_case))
+        .route("/v1/cases/{reference}/close", post(cases::close_case))
+        .route("/v1/search", post(cases::search))
         // Only matched routes pass the guard (it needs the route pattern); unmatched paths go
         // to the fallbacks below, which reveal nothing.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -4,7 +4,7 @@ use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::forms::{EnrolmentForm, ImageForm, TemplatesForm, VerifyForm};
 use crate::routes::system::Health;
 use crate::routes::video::CameraView;
-use crate::routes::{access, faces, subjects, system, video};
+use crate::routes::{access, cases, faces, subjects, system, video};
 use utoipa::OpenApi;
 use vigil_pipeline::{
     Candidate, DetectionReport, EnrolledImage, EnrolmentReport, FaceReport, IdentifiedFace,
@@ -53,6 +53,10 @@ use vigil_pipeline::{
         access::issue_token,
         access::audit_entries,
         access::audit_verify,
+        cases::open_case,
+        cases::list_cases,
+        cases::close_case,
+        cases::search,
     ),
     components(schemas(
         Health,
@@ -87,12 +91,16 @@ use vigil_pipeline::{
         access::Me,
         access::NewUserBody,
         access::NewTokenBody,
+        cases::NewCaseBody,
+        vigil_pipeline::video::SearchReport,
+        vigil_pipeline::video::SearchHit,
     )),
     tags(
         (name = "faces", description = "Detection, 1:1 verification and 1:N identification"),
         (name = "subjects", description = "The enrolled gallery"),
         (name = "system", description = "Health, metrics and this document"),
         (name = "access", description = "Login, users, tokens and the audit log. Every route but /healthz and /v1/login needs `Authorization: Bearer <token or session>`"),
+        (name = "cases", description = "Cases (purpose, legal basis, owner, expiry) and the retrospective search that must name an open one"),
         (name = "video", description = "Cameras, sightings, recordings and the live sighting stream"),
     )
 )]

@@ -62,6 +62,11 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
         ffmpeg: video_config.ffmpeg.clone(),
         recordings_dir,
     };
+    let sighting_retention = spawn_sighting_retention(
+        analysis.as_ref().clone(),
+        store.clone(),
+        context.config.video.clone(),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -83,6 +88,7 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     });
     // Stop the ffmpeg processes and flush open tracks into sightings before exiting.
     cameras.shutdown();
+    sighting_retention.stop();
     // Publish the audit head on the way out, so a later truncation is detectable.
     if let Err(error) = store.with_connection(|connection| {
         vigil_audit::publish_head(connection, &context.audit_anchors_path())
@@ -90,4 +96,94 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(%error, "cannot publish the audit head");
     }
     served
+}
+
+/// The sighting retention job's thread; stopped on shutdown.
+struct RetentionJob {
+    stop: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RetentionJob {
+    fn stop(mut self) {
+        let (lock, wake) = &*self.stop;
+        if let Ok(mut stopped) = lock.lock() {
+            *stopped = true;
+        }
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Deletes expired sightings (unmatched and matched limits) every retention interval, from the
+/// store and from search, and writes one audit entry per pass that deleted anything.
+fn spawn_sighting_retention(
+    analysis: VideoAnalysis,
+    store: Arc<vigil_store::SqliteStore>,
+    video: vigil_base::camera::VideoConfig,
+) -> RetentionJob {
+    let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let signal = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("sighting-retention".into())
+        .spawn(move || {
+            let interval = std::time::Duration::from_secs_f32(video.retention_interval_secs);
+            loop {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                let hours = |h: f64| (h * 3_600_000.0) as i64;
+                let unmatched = analysis.purge_sightings_before(
+                    now - hours(video.unmatched_sighting_retention_hours),
+                    Some(false),
+                );
+                let matched = analysis.purge_sightings_before(
+                    now - hours(video.matched_sighting_retention_hours),
+                    Some(true),
+                );
+                match (unmatched, matched) {
+                    (Ok(0), Ok(0)) => {}
+                    (Ok(unmatched), Ok(matched)) => {
+                        let entry = vigil_audit::NewAuditEntry {
+                            actor: vigil_audit::Actor {
+                                user_id: None,
+                                user_name: "retention".into(),
+                            },
+                            action: vigil_audit::AuditAction::RetentionPurge,
+                            target: vigil_audit::Target {
+                                kind: "sightings".into(),
+                                id: String::new(),
+                            },
+                            case_ref: None,
+                            reason: "retention policy".into(),
+                            request: serde_json::json!({
+                                "unmatched_deleted": unmatched,
+                                "matched_deleted": matched,
+                            }),
+                            probe_image: None,
+                            outcome: vigil_audit::Outcome::success(""),
+                        };
+                        if let Err(error) = store.audit(&entry) {
+                            tracing::warn!(%error, "cannot audit a retention pass");
+                        }
+                    }
+                    (Err(error), _) | (_, Err(error)) => {
+                        tracing::warn!(%error, "sighting retention failed")
+                    }
+                }
+                let (lock, wake) = &*signal;
+                let Ok(stopped) = lock.lock() else { return };
+                let Ok((stopped, _)) = wake.wait_timeout_while(stopped, interval, |s| !*s) else {
+                    return;
+                };
+                if *stopped {
+                    return;
+                }
+            }
+        })
+        .ok();
+    RetentionJob { stop, thread }
 }

@@ -309,6 +309,11 @@ pub struct VideoConfig {
     pub retention_interval_secs: f32,
     /// Skip face detection on frames where nothing moved (see docs/design/006-tracker.md).
     pub motion_gating: bool,
+    /// Sightings that matched no enrolled subject are deleted (row, crop, embeddings, search
+    /// entry) this long after they ended.
+    pub unmatched_sighting_retention_hours: f64,
+    /// Sightings that matched a subject are kept this long (until per-case retention).
+    pub matched_sighting_retention_hours: f64,
     /// Motion gate and tracker settings (`[video.tracking.motion]`, `[video.tracking.tracker]`,
     /// see `vigil_track::TrackConfig`); unset keys keep their defaults.
     pub tracking: toml::Table,
@@ -327,6 +332,8 @@ impl Default for VideoConfig {
             min_free_bytes: 1 << 30,
             retention_interval_secs: 30.0,
             motion_gating: true,
+            unmatched_sighting_retention_hours: 72.0,
+            matched_sighting_retention_hours: 24.0 * 30.0,
             tracking: toml::Table::new(),
         }
     }
@@ -351,6 +358,20 @@ impl VideoConfig {
             return Err(CameraConfigError(
                 "video.retention_max_age_hours must be positive".into(),
             ));
+        }
+        for (hours, name) in [
+            (
+                self.unmatched_sighting_retention_hours,
+                "unmatched_sighting_retention_hours",
+            ),
+            (
+                self.matched_sighting_retention_hours,
+                "matched_sighting_retention_hours",
+            ),
+        ] {
+            if !(hours.is_finite() && hours > 0.0) {
+                return Err(CameraConfigError(format!("video.{name} must be positive")));
+            }
         }
         if !(self.retention_interval_secs.is_finite() && self.retention_interval_secs >= 0.1) {
             return Err(CameraConfigError(

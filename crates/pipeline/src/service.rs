@@ -121,6 +121,13 @@ impl FaceService {
         Ok(decode_image(bytes, &self.decode_limits)?)
     }
 
+    /// The probe of a search: the dominant usable face of a photo.
+    pub fn probe_embedding(&self, bytes: &[u8]) -> Result<(String, Embedding), ServiceError> {
+        let (image, faces) = self.analyze_bytes(bytes)?;
+        let face = dominant_face(faces)?;
+        Ok((image.sha256, face.embedding))
+    }
+
     fn analyze_bytes(
         &self,
         bytes: &[u8],

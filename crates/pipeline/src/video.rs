@@ -156,11 +156,63 @@ impl FaceCrop {
     }
 }
 
+/// One searchable sighting embedding.
+struct SearchRow {
+    sighting: SightingId,
+    camera: CameraId,
+    at_ms: i64,
+    values: Vec<f32>,
+}
+
+/// Filters applied inside the retrospective scan (not to its top-k afterwards).
+#[derive(Debug, Clone, Default)]
+pub struct SearchFilter {
+    /// Only these cameras; empty = all.
+    pub cameras: Vec<CameraId>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+impl SearchFilter {
+    fn admits(&self, camera: &CameraId, at_ms: i64) -> bool {
+        (self.cameras.is_empty() || self.cameras.contains(camera))
+            && self.from_ms.is_none_or(|from| at_ms >= from)
+            && self.to_ms.is_none_or(|to| at_ms <= to)
+    }
+}
+
+/// One sighting found by a retrospective search.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SearchHit {
+    pub sighting: SightingView,
+    /// Best cosine of the probe with any of the sighting's kept embeddings.
+    pub score: f32,
+    pub false_match_rate: f64,
+    pub false_match_rate_extrapolated: bool,
+    /// false_match_rate × sightings searched.
+    pub expected_false_candidates: f64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SearchReport {
+    pub probe_sha256: String,
+    pub model: String,
+    /// Sightings the filter admitted and the probe was compared with.
+    pub sightings_searched: usize,
+    pub false_match_rate_threshold: f64,
+    pub score_threshold: f32,
+    /// Best first; only sightings at or below the threshold false-match rate.
+    pub hits: Vec<SearchHit>,
+}
+
 /// Runs every camera's analysis and publishes the sightings. Cloning shares everything.
 #[derive(Clone)]
 pub struct VideoAnalysis {
     service: Arc<FaceService>,
     store: Arc<dyn VideoStore>,
+    /// Embeddings of stored sightings for retrospective search. An exact scan with the filters
+    /// inside it; the segmented index (docs/design/005) takes over at scale.
+    searchable: Arc<parking_lot::RwLock<Vec<SearchRow>>>,
     tracking: TrackConfig,
     /// Off = detect on every analysed frame (for measuring what gating saves).
     motion_gating: bool,
@@ -178,9 +230,20 @@ impl VideoAnalysis {
             .validate()
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let rows = store
+            .sighting_embeddings_for_model(service.model())?
+            .into_iter()
+            .map(|e| SearchRow {
+                sighting: e.sighting,
+                camera: e.camera,
+                at_ms: e.best_at_ms,
+                values: e.embedding.values().to_vec(),
+            })
+            .collect();
         Ok(Arc::new(Self {
             service,
             store,
+            searchable: Arc::new(parking_lot::RwLock::new(rows)),
             tracking,
             motion_gating,
             events,
@@ -203,6 +266,80 @@ impl VideoAnalysis {
 
     pub fn store(&self) -> &Arc<dyn VideoStore> {
         &self.store
+    }
+
+    /// Retrospective search: where and when was the probe's face seen? Only sightings at or
+    /// below `false_match_rate` (default: the configured one) are returned, best first.
+    pub fn search(
+        &self,
+        probe: &[u8],
+        filter: &SearchFilter,
+        limit: usize,
+        false_match_rate: Option<f64>,
+    ) -> Result<SearchReport, ServiceError> {
+        let service = &self.service;
+        let rate = false_match_rate.unwrap_or(service.matching().false_match_rate);
+        let threshold = service.score_threshold(rate)?;
+        let (probe_sha256, embedding) = service.probe_embedding(probe)?;
+        let query = embedding.values();
+        let mut best: std::collections::HashMap<SightingId, f32> = Default::default();
+        {
+            let rows = self.searchable.read();
+            for row in rows.iter().filter(|r| filter.admits(&r.camera, r.at_ms)) {
+                let score = vigil_base::embedding::dot(query, &row.values);
+                let entry = best.entry(row.sighting).or_insert(f32::MIN);
+                *entry = entry.max(score);
+            }
+        }
+        let searched = best.len();
+        let mut ranked: Vec<(SightingId, f32)> =
+            best.into_iter().filter(|(_, s)| *s >= threshold).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(limit.clamp(1, 1000));
+        let mut hits = Vec::with_capacity(ranked.len());
+        for (id, score) in ranked {
+            let rate_here = service.calibration().false_match_rate(score);
+            if rate_here.value > rate {
+                continue;
+            }
+            let Some(record) = self.store.sighting(id)? else {
+                continue; // deleted by retention since the scan
+            };
+            hits.push(SearchHit {
+                sighting: SightingView::of(record),
+                score,
+                false_match_rate: rate_here.value,
+                false_match_rate_extrapolated: rate_here.extrapolated,
+                expected_false_candidates: rate_here.value * searched as f64,
+            });
+        }
+        Ok(SearchReport {
+            probe_sha256,
+            model: service.model().to_string(),
+            sightings_searched: searched,
+            false_match_rate_threshold: rate,
+            score_threshold: threshold,
+            hits,
+        })
+    }
+
+    /// Deletes sightings that ended before `before_ms` (matched ones only, unmatched ones only,
+    /// or all) from the store and from search.
+    pub fn purge_sightings_before(
+        &self,
+        before_ms: i64,
+        matched: Option<bool>,
+    ) -> Result<usize, ServiceError> {
+        let deleted = self
+            .store
+            .delete_sightings_ended_before(before_ms, matched)?;
+        if !deleted.is_empty() {
+            let gone: std::collections::HashSet<SightingId> = deleted.iter().copied().collect();
+            self.searchable
+                .write()
+                .retain(|r| !gone.contains(&r.sighting));
+        }
+        Ok(deleted.len())
     }
 
     fn run_camera(&self, camera: CameraConfig, frames: FrameReceiver) {
@@ -439,6 +576,19 @@ impl<'a> CameraWorker<'a> {
                 .collect(),
         };
         let id = self.analysis.store.insert_sighting(&sighting)?;
+        {
+            let mut searchable = self.analysis.searchable.write();
+            for (embedding, _) in &sighting.embeddings {
+                if embedding.model() == self.analysis.service.model() {
+                    searchable.push(SearchRow {
+                        sighting: id,
+                        camera: self.camera.id.clone(),
+                        at_ms: sighting.best_at_ms,
+                        values: embedding.values().to_vec(),
+                    });
+                }
+            }
+        }
         let record = self
             .analysis
             .store

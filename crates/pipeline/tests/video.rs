@@ -10,7 +10,7 @@ use vigil_base::{CameraConfig, CameraId};
 use vigil_infer::{AnalyzerSettings, DecodeLimits, FaceAnalyzer};
 use vigil_ingest::{CameraManager, CameraState};
 use vigil_pipeline::calibrate::builtin_table;
-use vigil_pipeline::video::VideoAnalysis;
+use vigil_pipeline::video::{SearchFilter, VideoAnalysis};
 use vigil_pipeline::FaceService;
 use vigil_store::{SightingQuery, SqliteStore, VideoStore};
 use vigil_track::TrackConfig;
@@ -131,4 +131,51 @@ fn the_four_intel_clips_give_one_sighting_per_person() {
         }
     }
     assert_eq!(streamed, expected, "every sighting is published");
+
+    // Retrospective search: a sighting's own best shot finds it, filtered by camera inside the
+    // scan; after retention deletes the sightings, nothing is found and the crops are gone.
+    let male = store
+        .list_sightings(&SightingQuery {
+            camera: Some(CameraId::parse("male").unwrap()),
+            limit: 1,
+            ..SightingQuery::default()
+        })
+        .unwrap()
+        .remove(0);
+    let probe = store.sighting_crop(male.id).unwrap().unwrap();
+    let everywhere = analysis
+        .search(&probe, &SearchFilter::default(), 10, None)
+        .unwrap();
+    assert_eq!(
+        everywhere.hits.first().map(|h| h.sighting.id),
+        Some(male.id.0)
+    );
+    assert!(everywhere.hits[0].false_match_rate <= 1e-5);
+    let elsewhere = analysis
+        .search(
+            &probe,
+            &SearchFilter {
+                cameras: vec![CameraId::parse("walking").unwrap()],
+                ..SearchFilter::default()
+            },
+            10,
+            None,
+        )
+        .unwrap();
+    assert!(elsewhere
+        .hits
+        .iter()
+        .all(|h| h.sighting.camera.as_str() == "walking"));
+    assert!(!elsewhere.hits.iter().any(|h| h.sighting.id == male.id.0));
+
+    let far_future = i64::MAX / 2;
+    let purged = analysis.purge_sightings_before(far_future, None).unwrap();
+    assert_eq!(purged, expected);
+    let after = analysis
+        .search(&probe, &SearchFilter::default(), 10, None)
+        .unwrap();
+    assert!(after.hits.is_empty(), "{:?}", after.hits);
+    assert_eq!(after.sightings_searched, 0);
+    assert!(store.sighting_crop(male.id).unwrap().is_none());
+    assert!(store.sighting_embeddings(male.id).unwrap().is_empty());
 }

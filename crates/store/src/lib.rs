@@ -18,7 +18,7 @@ pub use records::{
     NewTemplate, Subject, SubjectRef, SubjectSummary, TemplateInfo, TemplateRecord,
     MAX_SUBJECT_NAME_CHARS,
 };
-pub use sqlite::{SqliteStore, LATEST_SCHEMA_VERSION};
+pub use sqlite::{Case, NewCase, SqliteStore, LATEST_SCHEMA_VERSION};
 pub use video_store::{
     NewSegment, NewSighting, SegmentRecord, SightingCandidate, SightingEmbedding, SightingId,
     SightingQuery, SightingRecord, TrajectoryPoint, VideoStore,

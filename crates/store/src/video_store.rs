@@ -149,8 +149,14 @@ pub trait VideoStore: Send + Sync {
         &self,
         model: &ModelId,
     ) -> Result<Vec<SightingEmbedding>, StoreError>;
-    /// Deletes sightings that ended before `before_ms`, returning their ids.
-    fn delete_sightings_ended_before(&self, before_ms: i64) -> Result<Vec<SightingId>, StoreError>;
+    /// Deletes sightings that ended before `before_ms` (only those with candidates when
+    /// `matched` is `Some(true)`, only those without when `Some(false)`), with their crops and
+    /// embeddings, returning their ids.
+    fn delete_sightings_ended_before(
+        &self,
+        before_ms: i64,
+        matched: Option<bool>,
+    ) -> Result<Vec<SightingId>, StoreError>;
 
     /// Registers a completed segment file. A path already registered is `Conflict`.
     fn add_segment(&self, segment: &NewSegment) -> Result<i64, StoreError>;

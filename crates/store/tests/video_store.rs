@@ -154,7 +154,16 @@ fn sightings_round_trip_and_filter() {
         .unwrap();
     assert_eq!(page[0].id, first);
 
-    let deleted = store.delete_sightings_ended_before(3000).unwrap();
+    assert!(
+        store
+            .delete_sightings_ended_before(3000, Some(false))
+            .unwrap()
+            .is_empty(),
+        "the early sighting is matched: kept by the unmatched rule"
+    );
+    let deleted = store
+        .delete_sightings_ended_before(3000, Some(true))
+        .unwrap();
     assert_eq!(deleted, vec![first]);
     assert!(store.sighting(first).unwrap().is_none());
     assert!(

@@ -2,6 +2,7 @@
 //! detection never stalls the async workers serving other requests.
 
 pub mod access;
+pub mod cases;
 pub mod faces;
 pub mod forms;
 pub mod subjects;

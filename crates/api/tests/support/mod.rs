@@ -136,6 +136,40 @@ pub async fn start_server_with_limit(max_upload_bytes: usize) -> TestServer {
             .unwrap()
             .secret
     });
+    let tomorrow = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 86_400_000;
+    sqlite
+        .open_case(
+            &vigil_store::NewCase {
+                reference: TEST_CASE.into(),
+                purpose: "API tests".into(),
+                legal_basis: "test fixture".into(),
+                owner: "tester".into(),
+                members: Vec::new(),
+                expires_at_ms: tomorrow,
+            },
+            &vigil_audit::NewAuditEntry {
+                actor: vigil_audit::Actor {
+                    user_id: None,
+                    user_name: "tester".into(),
+                },
+                action: vigil_audit::AuditAction::CaseOpen,
+                target: vigil_audit::Target {
+                    kind: "case".into(),
+                    id: TEST_CASE.into(),
+                },
+                case_ref: Some(TEST_CASE.into()),
+                reason: "API tests".into(),
+                request: serde_json::json!({}),
+                probe_image: None,
+                outcome: vigil_audit::Outcome::success(""),
+            },
+            tomorrow - 86_400_000,
+        )
+        .unwrap();
     let service = FaceService::new(
         analyzer,
         store,
@@ -197,9 +231,16 @@ impl TestServer {
             .unwrap()
     }
 
-    /// An API token of a new user holding only `roles`.
+    /// An API token of a new user holding only `roles`; the user joins the test case.
     pub fn token_with_roles(&self, name: &str, roles: &[Role]) -> String {
         self.access.store.with_connection(|connection| {
+            connection
+                .execute(
+                    "INSERT INTO case_members (case_id, user_name)
+                     SELECT id, ?2 FROM cases WHERE reference = ?1",
+                    rusqlite::params![TEST_CASE, name],
+                )
+                .unwrap();
             let user = self
                 .access
                 .directory

@@ -43,10 +43,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "users_and_credentials",
         sql: vigil_auth::SCHEMA_SQL,
     },
+    Migration {
+        version: 6,
+        name: "cases",
+        sql: include_str!("../../migrations/0006_cases.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const LATEST_SCHEMA_VERSION: u32 = 5;
+pub const LATEST_SCHEMA_VERSION: u32 = 6;
 
 pub(crate) fn schema_version(connection: &Connection) -> Result<u32, StoreError> {
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;

@@ -1,9 +1,11 @@
 //! The embedded store: one SQLite file in WAL mode.
 
+mod cases;
 mod migrations;
 mod rows;
 mod video;
 
+pub use cases::{Case, NewCase};
 pub use migrations::LATEST_SCHEMA_VERSION;
 
 use crate::error::StoreError;

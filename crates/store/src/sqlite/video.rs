@@ -310,16 +310,28 @@ impl VideoStore for SqliteStore {
         Ok(found)
     }
 
-    fn delete_sightings_ended_before(&self, before_ms: i64) -> Result<Vec<SightingId>, StoreError> {
+    fn delete_sightings_ended_before(
+        &self,
+        before_ms: i64,
+        matched: Option<bool>,
+    ) -> Result<Vec<SightingId>, StoreError> {
+        let condition = match matched {
+            None => "ended_at < ?1",
+            Some(true) => "ended_at < ?1 AND top_subject IS NOT NULL",
+            Some(false) => "ended_at < ?1 AND top_subject IS NULL",
+        };
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let ids: Vec<i64> = {
             let mut statement =
-                transaction.prepare("SELECT id FROM sightings WHERE ended_at < ?1")?;
+                transaction.prepare(&format!("SELECT id FROM sightings WHERE {condition}"))?;
             let rows = statement.query_map([before_ms], |row| row.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
-        transaction.execute("DELETE FROM sightings WHERE ended_at < ?1", [before_ms])?;
+        transaction.execute(
+            &format!("DELETE FROM sightings WHERE {condition}"),
+            [before_ms],
+        )?;
         transaction.commit()?;
         Ok(ids.into_iter().map(SightingId).collect())
     }

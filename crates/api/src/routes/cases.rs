@@ -1,0 +1,216 @@
+//! Cases, and the retrospective search that must name one.
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, ApiQuery, UploadForm};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use vigil_audit::{Actor, AuditAction, NewAuditEntry, Outcome, Target};
+use vigil_auth::Principal;
+use vigil_base::CameraId;
+use vigil_pipeline::video::{SearchFilter, SearchReport};
+use vigil_store::{Case, NewCase};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn case_entry(
+    principal: &Principal,
+    action: AuditAction,
+    reference: &str,
+    reason: &str,
+    request: serde_json::Value,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: Actor {
+            user_id: Some(principal.user_id.0.to_string()),
+            user_name: principal.name.clone(),
+        },
+        action,
+        target: Target {
+            kind: "case".into(),
+            id: reference.to_string(),
+        },
+        case_ref: Some(reference.to_string()),
+        reason: reason.to_string(),
+        request,
+        probe_image: None,
+        outcome: Outcome::success(""),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewCaseBody {
+    pub reference: String,
+    pub purpose: String,
+    pub legal_basis: String,
+    /// User names who may act under the case besides its owner (the caller).
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Unix milliseconds; required: no case is open-ended.
+    pub expires_at_ms: i64,
+}
+
+/// Opens a case owned by the caller; recorded in the audit log in the same transaction.
+#[utoipa::path(
+    post,
+    path = "/v1/cases",
+    tag = "cases",
+    request_body = NewCaseBody,
+    responses(
+        (status = 201, description = "Opened", body = Object),
+        (status = 400, description = "invalid: a missing purpose, legal basis or expiry", body = ErrorBody),
+        (status = 409, description = "conflict", body = ErrorBody),
+    )
+)]
+pub async fn open_case(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: Result<Json<NewCaseBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(body) = body?;
+    let store = state.access().store.clone();
+    let case = tokio::task::spawn_blocking(move || {
+        let entry = case_entry(
+            &principal,
+            AuditAction::CaseOpen,
+            &body.reference,
+            &body.purpose,
+            serde_json::json!({
+                "legal_basis": body.legal_basis,
+                "members": body.members,
+                "expires_at_ms": body.expires_at_ms,
+            }),
+        );
+        store.open_case(
+            &NewCase {
+                reference: body.reference,
+                purpose: body.purpose,
+                legal_basis: body.legal_basis,
+                owner: principal.name.clone(),
+                members: body.members,
+                expires_at_ms: body.expires_at_ms,
+            },
+            &entry,
+            now_ms(),
+        )
+    })
+    .await?
+    .map_err(|e| ApiError::Service(e.into()))?;
+    Ok((StatusCode::CREATED, Json(case)))
+}
+
+/// Lists cases.
+#[utoipa::path(get, path = "/v1/cases", tag = "cases", responses((status = 200, description = "Cases", body = Vec<Object>)))]
+pub async fn list_cases(State(state): State<AppState>) -> Result<Json<Vec<Case>>, ApiError> {
+    let store = state.access().store.clone();
+    Ok(Json(
+        tokio::task::spawn_blocking(move || store.cases())
+            .await?
+            .map_err(|e| ApiError::Service(e.into()))?,
+    ))
+}
+
+/// Closes a case: nothing more can be done under it.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{reference}/close",
+    tag = "cases",
+    params(("reference" = String, Path, description = "Case reference")),
+    responses((status = 200, description = "Closed", body = Object), (status = 404, description = "not_found", body = ErrorBody))
+)]
+pub async fn close_case(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath(reference): ApiPath<String>,
+) -> Result<Json<Case>, ApiError> {
+    let store = state.access().store.clone();
+    Ok(Json(
+        tokio::task::spawn_blocking(move || {
+            let entry = case_entry(
+                &principal,
+                AuditAction::CaseClose,
+                &reference,
+                "closed",
+                serde_json::json!({}),
+            );
+            store.close_case(&reference, &entry, now_ms())
+        })
+        .await?
+        .map_err(|e| ApiError::Service(e.into()))?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Comma-separated camera ids; all cameras when absent.
+    pub cameras: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// At most this many sightings (default 50).
+    pub limit: Option<usize>,
+    /// Threshold as a false-match rate (default: the configured one).
+    pub false_match_rate: Option<f64>,
+}
+
+/// Retrospective search: where and when the probe's face was seen. Needs an open case the
+/// caller belongs to (`X-Vigil-Case`) and a reason (`X-Vigil-Reason`); the probe is kept with
+/// the audit entry.
+#[utoipa::path(
+    post,
+    path = "/v1/search",
+    tag = "cases",
+    params(SearchQuery),
+    request_body(content = crate::routes::forms::ImageForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Matching sightings, best first", body = SearchReport),
+        (status = 400, description = "case_required, invalid", body = ErrorBody),
+        (status = 403, description = "forbidden, case_not_open, not_in_case", body = ErrorBody),
+        (status = 422, description = "no_face, no_usable_face", body = ErrorBody),
+    )
+)]
+pub async fn search(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+    form: UploadForm,
+) -> Result<Json<SearchReport>, ApiError> {
+    let video = state
+        .video()
+        .ok_or_else(|| ApiError::NotFound("video analysis (not enabled on this server)".into()))?
+        .clone();
+    let image = form
+        .required_images("image")?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::MissingField("image".into()))?;
+    let cameras = query
+        .cameras
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| CameraId::parse(c).map_err(|e| ApiError::BadRequest(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let filter = SearchFilter {
+        cameras,
+        from_ms: query.from_ms,
+        to_ms: query.to_ms,
+    };
+    let limit = query.limit.unwrap_or(50);
+    let rate = query.false_match_rate;
+    let report = tokio::task::spawn_blocking(move || {
+        video.analysis.search(&image.bytes, &filter, limit, rate)
+    })
+    .await??;
+    Ok(Json(report))
+}

@@ -1,0 +1,207 @@
+//! Cases, written together with their audit entries in one transaction.
+
+use super::SqliteStore;
+use crate::error::StoreError;
+use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+use vigil_audit::NewAuditEntry;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    pub reference: String,
+    pub purpose: String,
+    pub legal_basis: String,
+    pub owner: String,
+    pub members: Vec<String>,
+    pub opened_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub closed_at_ms: Option<i64>,
+}
+
+impl Case {
+    /// Open: not closed and not expired at `now_ms`.
+    pub fn is_open(&self, now_ms: i64) -> bool {
+        self.closed_at_ms.is_none() && now_ms < self.expires_at_ms
+    }
+
+    /// The owner and the members may act under the case.
+    pub fn admits(&self, user_name: &str) -> bool {
+        self.owner == user_name || self.members.iter().any(|m| m == user_name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    pub reference: String,
+    pub purpose: String,
+    pub legal_basis: String,
+    pub owner: String,
+    pub members: Vec<String>,
+    pub expires_at_ms: i64,
+}
+
+fn required(value: &str, what: &str) -> Result<String, StoreError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(StoreError::Invalid(format!("a case needs its {what}")));
+    }
+    if value.chars().count() > 500 {
+        return Err(StoreError::Invalid(format!(
+            "the case's {what} is too long"
+        )));
+    }
+    Ok(value.to_string())
+}
+
+fn case_row(row: &Row<'_>) -> rusqlite::Result<(i64, Case)> {
+    Ok((
+        row.get(0)?,
+        Case {
+            reference: row.get(1)?,
+            purpose: row.get(2)?,
+            legal_basis: row.get(3)?,
+            owner: row.get(4)?,
+            members: Vec::new(),
+            opened_at_ms: row.get(5)?,
+            expires_at_ms: row.get(6)?,
+            closed_at_ms: row.get(7)?,
+        },
+    ))
+}
+
+const CASE_COLUMNS: &str =
+    "id, reference, purpose, legal_basis, owner, opened_at, expires_at, closed_at";
+
+fn audit_in(
+    connection: &rusqlite::Connection,
+    entry: &NewAuditEntry,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    vigil_audit::append(connection, entry, now_ms)
+        .map(|_| ())
+        .map_err(|e| StoreError::Database(format!("audit log: {e}")))
+}
+
+fn members_of(connection: &rusqlite::Connection, id: i64) -> Result<Vec<String>, StoreError> {
+    let mut statement = connection
+        .prepare("SELECT user_name FROM case_members WHERE case_id = ?1 ORDER BY user_name")?;
+    let rows = statement.query_map([id], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+impl SqliteStore {
+    /// Opens a case and records it in the audit log, in one transaction.
+    pub fn open_case(
+        &self,
+        case: &NewCase,
+        audit: &NewAuditEntry,
+        now_ms: i64,
+    ) -> Result<Case, StoreError> {
+        let reference = required(&case.reference, "reference")?;
+        let purpose = required(&case.purpose, "purpose")?;
+        let legal_basis = required(&case.legal_basis, "legal basis")?;
+        let owner = required(&case.owner, "owner")?;
+        if case.expires_at_ms <= now_ms {
+            return Err(StoreError::Invalid(
+                "a case needs an expiry in the future".into(),
+            ));
+        }
+        let mut connection = self.connection.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        transaction
+            .execute(
+                "INSERT INTO cases (reference, purpose, legal_basis, owner, opened_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    reference,
+                    purpose,
+                    legal_basis,
+                    owner,
+                    now_ms,
+                    case.expires_at_ms
+                ],
+            )
+            .map_err(|error| {
+                if super::rows::is_unique_violation(&error) {
+                    StoreError::Conflict(format!("case {reference} already exists"))
+                } else {
+                    error.into()
+                }
+            })?;
+        let id = transaction.last_insert_rowid();
+        for member in &case.members {
+            let member = required(member, "member name")?;
+            transaction.execute(
+                "INSERT OR IGNORE INTO case_members (case_id, user_name) VALUES (?1, ?2)",
+                params![id, member],
+            )?;
+        }
+        audit_in(&transaction, audit, now_ms)?;
+        let members = members_of(&transaction, id)?;
+        transaction.commit()?;
+        Ok(Case {
+            reference,
+            purpose,
+            legal_basis,
+            owner,
+            members,
+            opened_at_ms: now_ms,
+            expires_at_ms: case.expires_at_ms,
+            closed_at_ms: None,
+        })
+    }
+
+    /// Closes a case (nothing more may be done under it) and records it, in one transaction.
+    pub fn close_case(
+        &self,
+        reference: &str,
+        audit: &NewAuditEntry,
+        now_ms: i64,
+    ) -> Result<Case, StoreError> {
+        let mut connection = self.connection.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let updated = transaction.execute(
+            "UPDATE cases SET closed_at = ?2 WHERE reference = ?1 AND closed_at IS NULL",
+            params![reference, now_ms],
+        )?;
+        if updated == 0 {
+            return Err(StoreError::NotFound(format!("open case {reference}")));
+        }
+        audit_in(&transaction, audit, now_ms)?;
+        transaction.commit()?;
+        drop(connection);
+        self.case(reference)?
+            .ok_or_else(|| StoreError::NotFound(format!("case {reference}")))
+    }
+
+    pub fn case(&self, reference: &str) -> Result<Option<Case>, StoreError> {
+        let connection = self.connection.lock();
+        let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE reference = ?1");
+        let found = connection
+            .query_row(&sql, [reference], case_row)
+            .optional()?;
+        match found {
+            Some((id, mut case)) => {
+                case.members = members_of(&connection, id)?;
+                Ok(Some(case))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn cases(&self) -> Result<Vec<Case>, StoreError> {
+        let connection = self.connection.lock();
+        let sql = format!("SELECT {CASE_COLUMNS} FROM cases ORDER BY id");
+        let mut statement = connection.prepare(&sql)?;
+        let rows: Vec<(i64, Case)> = statement
+            .query_map([], case_row)?
+            .collect::<Result<_, _>>()?;
+        drop(statement);
+        let mut cases = Vec::with_capacity(rows.len());
+        for (id, mut case) in rows {
+            case.members = members_of(&connection, id)?;
+            cases.push(case);
+        }
+        Ok(cases)
+    }
+}
