@@ -23,7 +23,9 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
         video_store.clone(),
         tracking,
         video_config.motion_gating,
-    )?;
+        &context.config.data_dir.join("index").join("sightings"),
+    )
+    .context("opening the sightings index")?;
     service
         .warm_up(1280, 720)
         .context("running the models once before the cameras start")?;

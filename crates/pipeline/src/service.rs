@@ -47,6 +47,7 @@ pub struct FaceService {
     calibration: CalibrationTable,
     matching: MatchingConfig,
     decode_limits: DecodeLimits,
+    dimension: std::sync::OnceLock<usize>,
 }
 
 impl FaceService {
@@ -84,6 +85,7 @@ impl FaceService {
             calibration,
             matching,
             decode_limits,
+            dimension: std::sync::OnceLock::new(),
         })
     }
 
@@ -324,6 +326,40 @@ impl FaceService {
             });
         }
         Ok(candidates)
+    }
+
+    /// Length of the recognizer's embeddings (measured once on a synthetic face).
+    pub fn embedding_dimension(&self) -> Result<usize, ServiceError> {
+        if let Some(dimension) = self.dimension.get() {
+            return Ok(*dimension);
+        }
+        let rgb: Vec<u8> = (0..64 * 64 * 3).map(|i| (i % 251) as u8).collect();
+        let image = DecodedImage::from_rgb(64, 64, rgb)?;
+        let face = vigil_infer::DetectedFace {
+            bbox: vigil_infer::BoundingBox {
+                x1: 10.0,
+                y1: 10.0,
+                x2: 50.0,
+                y2: 50.0,
+            },
+            score: 1.0,
+            landmarks: [
+                [22.0, 26.0],
+                [40.0, 26.0],
+                [31.0, 36.0],
+                [24.0, 44.0],
+                [38.0, 44.0],
+            ],
+        };
+        let faces = self
+            .analyzers
+            .lend()
+            .analyze_detections(&image, vec![face])?;
+        let dimension = faces
+            .first()
+            .map(|f| f.embedding.dimension())
+            .ok_or_else(|| ServiceError::Invalid("the recognizer returned no embedding".into()))?;
+        Ok(*self.dimension.get_or_init(|| dimension))
     }
 
     /// Runs every analyzer once on a synthetic frame at the size video analysis uses, so that

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 use vigil_base::{CameraConfig, CameraId, Embedding};
+use vigil_index::{
+    BuildProgress, EntryKind, EntryMeta, SearchFilter as IndexFilter, SearchMethod, SegmentedIndex,
+    SegmentedOptions,
+};
 use vigil_infer::{BoundingBox, DecodedImage, RgbView};
 use vigil_ingest::{FrameReceiver, FrameSink, Received, VideoFrame};
 use vigil_store::{
@@ -156,12 +160,37 @@ impl FaceCrop {
     }
 }
 
-/// One searchable sighting embedding.
-struct SearchRow {
-    sighting: SightingId,
-    camera: CameraId,
-    at_ms: i64,
-    values: Vec<f32>,
+/// Index entry ids: the sighting id times this, plus the embedding's rank, so each kept
+/// embedding of a sighting has its own entry.
+const ENTRY_IDS_PER_SIGHTING: u64 = 16;
+
+fn entry_id(sighting: SightingId, rank: usize) -> u64 {
+    sighting.0 as u64 * ENTRY_IDS_PER_SIGHTING + rank as u64
+}
+
+fn sighting_of(entry: u64) -> SightingId {
+    SightingId((entry / ENTRY_IDS_PER_SIGHTING) as i64)
+}
+
+/// The index keys cameras by number: FNV-1a of the camera id (results are checked against the
+/// sighting's own camera, so a collision cannot leak another camera's sightings).
+fn camera_key(camera: &CameraId) -> vigil_index::CameraId {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in camera.as_str().bytes() {
+        hash ^= byte as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    vigil_index::CameraId(hash)
+}
+
+fn entry_meta(sighting: SightingId, rank: usize, camera: &CameraId, at_ms: i64) -> EntryMeta {
+    EntryMeta {
+        id: entry_id(sighting, rank),
+        kind: EntryKind::SIGHTING,
+        subject: None,
+        camera: Some(camera_key(camera)),
+        timestamp_ms: at_ms,
+    }
 }
 
 /// Filters applied inside the retrospective scan (not to its top-k afterwards).
@@ -197,7 +226,8 @@ pub struct SearchHit {
 pub struct SearchReport {
     pub probe_sha256: String,
     pub model: String,
-    /// Sightings the filter admitted and the probe was compared with.
+    /// Sighting embeddings held by the index when the search ran (a sighting keeps up to
+    /// three); the filter is applied inside the scan.
     pub sightings_searched: usize,
     pub false_match_rate_threshold: f64,
     pub score_threshold: f32,
@@ -210,9 +240,9 @@ pub struct SearchReport {
 pub struct VideoAnalysis {
     service: Arc<FaceService>,
     store: Arc<dyn VideoStore>,
-    /// Embeddings of stored sightings for retrospective search. An exact scan with the filters
-    /// inside it; the segmented index (docs/design/005) takes over at scale.
-    searchable: Arc<parking_lot::RwLock<Vec<SearchRow>>>,
+    /// Embeddings of stored sightings for retrospective search: the persistent segmented index
+    /// (docs/design/005), filters applied inside the scan.
+    index: Arc<SegmentedIndex>,
     tracking: TrackConfig,
     /// Off = detect on every analysed frame (for measuring what gating saves).
     motion_gating: bool,
@@ -220,30 +250,24 @@ pub struct VideoAnalysis {
 }
 
 impl VideoAnalysis {
+    /// `index_dir` holds the sightings' search index; it is reopened, and rebuilt from the
+    /// store (with progress in the log) when it does not hold exactly the store's embeddings.
     pub fn new(
         service: Arc<FaceService>,
         store: Arc<dyn VideoStore>,
         tracking: TrackConfig,
         motion_gating: bool,
+        index_dir: &std::path::Path,
     ) -> Result<Arc<Self>, ServiceError> {
         tracking
             .validate()
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let rows = store
-            .sighting_embeddings_for_model(service.model())?
-            .into_iter()
-            .map(|e| SearchRow {
-                sighting: e.sighting,
-                camera: e.camera,
-                at_ms: e.best_at_ms,
-                values: e.embedding.values().to_vec(),
-            })
-            .collect();
+        let index = Arc::new(open_sighting_index(&service, store.as_ref(), index_dir)?);
         Ok(Arc::new(Self {
             service,
             store,
-            searchable: Arc::new(parking_lot::RwLock::new(rows)),
+            index,
             tracking,
             motion_gating,
             events,
@@ -281,17 +305,29 @@ impl VideoAnalysis {
         let rate = false_match_rate.unwrap_or(service.matching().false_match_rate);
         let threshold = service.score_threshold(rate)?;
         let (probe_sha256, embedding) = service.probe_embedding(probe)?;
-        let query = embedding.values();
-        let mut best: std::collections::HashMap<SightingId, f32> = Default::default();
-        {
-            let rows = self.searchable.read();
-            for row in rows.iter().filter(|r| filter.admits(&r.camera, r.at_ms)) {
-                let score = vigil_base::embedding::dot(query, &row.values);
-                let entry = best.entry(row.sighting).or_insert(f32::MIN);
-                *entry = entry.max(score);
-            }
+        let limit = limit.clamp(1, 1000);
+        let mut index_filter = IndexFilter::all().kinds([EntryKind::SIGHTING]);
+        if !filter.cameras.is_empty() {
+            index_filter = index_filter.cameras(filter.cameras.iter().map(camera_key));
         }
-        let searched = best.len();
+        if filter.from_ms.is_some() || filter.to_ms.is_some() {
+            let from = filter.from_ms.unwrap_or(i64::MIN);
+            let to = filter.to_ms.map_or(i64::MAX, |t| t.saturating_add(1));
+            index_filter = index_filter.time_range_ms(from..to);
+        }
+        // A sighting keeps a few embeddings: fetch enough entries for `limit` sightings.
+        let fetch = limit * (self.tracking.tracker.top_embeddings.max(1)) + 16;
+        let entries = self
+            .index
+            .search(&embedding, fetch, &index_filter, SearchMethod::Exact)?;
+        let stats = self.index.stats();
+        // Live entries of the index (a sighting has one per kept embedding).
+        let searched = (stats.sealed_rows + stats.growing_rows).saturating_sub(stats.deleted_rows);
+        let mut best: std::collections::HashMap<SightingId, f32> = Default::default();
+        for hit in entries {
+            let entry = best.entry(sighting_of(hit.entry.id)).or_insert(f32::MIN);
+            *entry = entry.max(hit.score);
+        }
         let mut ranked: Vec<(SightingId, f32)> =
             best.into_iter().filter(|(_, s)| *s >= threshold).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -305,6 +341,9 @@ impl VideoAnalysis {
             let Some(record) = self.store.sighting(id)? else {
                 continue; // deleted by retention since the scan
             };
+            if !filter.admits(&record.camera, record.best_at_ms) {
+                continue; // a camera-key collision: never show another camera's sighting
+            }
             hits.push(SearchHit {
                 sighting: SightingView::of(record),
                 score,
@@ -333,11 +372,13 @@ impl VideoAnalysis {
         let deleted = self
             .store
             .delete_sightings_ended_before(before_ms, matched)?;
-        if !deleted.is_empty() {
-            let gone: std::collections::HashSet<SightingId> = deleted.iter().copied().collect();
-            self.searchable
-                .write()
-                .retain(|r| !gone.contains(&r.sighting));
+        for sighting in &deleted {
+            for rank in 0..ENTRY_IDS_PER_SIGHTING as usize {
+                let id = entry_id(*sighting, rank);
+                if self.index.contains(id) {
+                    self.index.delete(id)?;
+                }
+            }
         }
         Ok(deleted.len())
     }
@@ -576,17 +617,10 @@ impl<'a> CameraWorker<'a> {
                 .collect(),
         };
         let id = self.analysis.store.insert_sighting(&sighting)?;
-        {
-            let mut searchable = self.analysis.searchable.write();
-            for (embedding, _) in &sighting.embeddings {
-                if embedding.model() == self.analysis.service.model() {
-                    searchable.push(SearchRow {
-                        sighting: id,
-                        camera: self.camera.id.clone(),
-                        at_ms: sighting.best_at_ms,
-                        values: embedding.values().to_vec(),
-                    });
-                }
+        for (rank, (embedding, _)) in sighting.embeddings.iter().enumerate() {
+            if embedding.model() == self.analysis.service.model() {
+                let meta = entry_meta(id, rank, &self.camera.id, sighting.best_at_ms);
+                self.analysis.index.insert(meta, embedding)?;
             }
         }
         let record = self
@@ -596,6 +630,63 @@ impl<'a> CameraWorker<'a> {
             .ok_or_else(|| ServiceError::Invalid(format!("sighting {id} vanished")))?;
         Ok(SightingView::of(record))
     }
+}
+
+/// Opens the sightings' index, rebuilding it from the store when it disagrees with it (first
+/// start, a crash between the store's commit and the index's write, a deleted index folder).
+fn open_sighting_index(
+    service: &FaceService,
+    store: &dyn VideoStore,
+    dir: &std::path::Path,
+) -> Result<SegmentedIndex, ServiceError> {
+    let model = service.model().clone();
+    let stored = store.sighting_embeddings_for_model(&model)?;
+    let dimension = match stored.first() {
+        Some(first) => first.embedding.dimension(),
+        None => service.embedding_dimension()?,
+    };
+    let options = SegmentedOptions::default();
+    let index = SegmentedIndex::open(dir, model.clone(), dimension, options.clone())?;
+    let wanted: std::collections::HashSet<u64> = stored
+        .iter()
+        .map(|e| entry_id(e.sighting, e.rank as usize))
+        .collect();
+    let held = index.entries();
+    if held.len() == wanted.len() && held.iter().all(|e| wanted.contains(&e.id)) {
+        return Ok(index);
+    }
+    drop(index);
+    tracing::info!(target: "vigil::video", entries = wanted.len(), "rebuilding the sightings index from the store");
+    let mut rows: Vec<(EntryMeta, Vec<f32>)> = stored
+        .into_iter()
+        .map(|e| {
+            (
+                entry_meta(e.sighting, e.rank as usize, &e.camera, e.best_at_ms),
+                e.embedding.values().to_vec(),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|(meta, _)| (meta.timestamp_ms, meta.id));
+    let mut last_logged = 0usize;
+    let mut progress = |p: BuildProgress| {
+        let percent = if p.total == 0 {
+            100
+        } else {
+            p.done * 100 / p.total
+        };
+        if percent >= last_logged + 10 || p.done == p.total {
+            last_logged = percent;
+            tracing::info!(target: "vigil::video", phase = p.phase, done = p.done, total = p.total, "index build {percent}%");
+        }
+    };
+    Ok(SegmentedIndex::rebuild(
+        dir,
+        model,
+        dimension,
+        options,
+        rows,
+        &mut progress,
+    )?)
 }
 
 /// Reads one sighting for the API.

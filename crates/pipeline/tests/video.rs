@@ -42,8 +42,14 @@ fn the_four_intel_clips_give_one_sighting_per_person() {
         )
         .unwrap(),
     );
-    let analysis =
-        VideoAnalysis::new(service, store.clone(), TrackConfig::default(), true).unwrap();
+    let analysis = VideoAnalysis::new(
+        service,
+        store.clone(),
+        TrackConfig::default(),
+        true,
+        &directory.path().join("index"),
+    )
+    .unwrap();
     let mut events = analysis.subscribe();
     let manager = CameraManager::new(
         VideoConfig {
