@@ -669,11 +669,7 @@ fn open_sighting_index(
     rows.sort_by_key(|(meta, _)| (meta.timestamp_ms, meta.id));
     let mut last_logged = 0usize;
     let mut progress = |p: BuildProgress| {
-        let percent = if p.total == 0 {
-            100
-        } else {
-            p.done * 100 / p.total
-        };
+        let percent = (p.done * 100).checked_div(p.total).unwrap_or(100);
         if percent >= last_logged + 10 || p.done == p.total {
             last_logged = percent;
             tracing::info!(target: "vigil::video", phase = p.phase, done = p.done, total = p.total, "index build {percent}%");
