@@ -10,10 +10,6 @@ use std::time::Duration;
 use vigil_audit::{Actor, AuditAction, NewAuditEntry, Outcome, Target};
 use vigil_auth::{AuthOptions, Role, UserDirectory};
 
-fn os_user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "local".into())
-}
-
 fn audit_admin(
     store: &vigil_store::SqliteStore,
     actor: &str,
@@ -51,7 +47,6 @@ pub fn users(context: &Context, command: UsersCommand) -> anyhow::Result<()> {
             roles,
             display_name,
             password_stdin,
-            acting_as,
         } => {
             let roles: Vec<Role> = roles
                 .iter()
@@ -75,7 +70,7 @@ pub fn users(context: &Context, command: UsersCommand) -> anyhow::Result<()> {
             })?;
             audit_admin(
                 &store,
-                &acting_as.unwrap_or_else(os_user),
+                &context.actor,
                 AuditAction::UserCreate,
                 &user.name,
                 serde_json::json!({ "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>() }),
@@ -99,7 +94,6 @@ pub fn users(context: &Context, command: UsersCommand) -> anyhow::Result<()> {
             name,
             token_name,
             ttl_days,
-            acting_as,
         } => {
             let issued = store.with_connection(|connection| {
                 let user = directory
@@ -114,7 +108,7 @@ pub fn users(context: &Context, command: UsersCommand) -> anyhow::Result<()> {
             })?;
             audit_admin(
                 &store,
-                &acting_as.unwrap_or_else(os_user),
+                &context.actor,
                 AuditAction::UserChange,
                 &name,
                 serde_json::json!({ "token_issued": token_name }),

@@ -13,6 +13,15 @@ pub struct Cli {
     /// TOML configuration file; `VIGIL_*` environment variables override it.
     #[arg(long, short, global = true, env = "VIGIL_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Who is acting, for the audit log (default: the OS user).
+    #[arg(long = "as", global = true, env = "VIGIL_USER")]
+    pub acting_as: Option<String>,
+    /// Case reference recorded with biometric operations.
+    #[arg(long = "case", global = true)]
+    pub case_ref: Option<String>,
+    /// Why, recorded with biometric operations.
+    #[arg(long, global = true)]
+    pub reason: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -66,9 +75,6 @@ pub enum UsersCommand {
         /// without it the user can only use API tokens.
         #[arg(long)]
         password_stdin: bool,
-        /// Who is making the change, for the audit log (default: the OS user).
-        #[arg(long = "as")]
-        acting_as: Option<String>,
     },
     List,
     /// Issue an API token; the secret is printed once on stdout and only its hash is kept.
@@ -79,8 +85,6 @@ pub enum UsersCommand {
         /// Lifetime in days (default: until revoked).
         #[arg(long)]
         ttl_days: Option<u64>,
-        #[arg(long = "as")]
-        acting_as: Option<String>,
     },
 }
 

@@ -11,13 +11,54 @@ use vigil_store::{FaceStore, SqliteStore};
 
 pub struct Context {
     pub config: VigilConfig,
+    /// Who acts, for the audit log.
+    pub actor: String,
+    pub case_ref: Option<String>,
+    pub reason: Option<String>,
 }
 
 impl Context {
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
         let config = VigilConfig::load(path, std::env::vars())
             .with_context(|| "loading the configuration")?;
-        Ok(Self { config })
+        Ok(Self {
+            config,
+            actor: std::env::var("USER").unwrap_or_else(|_| "local".into()),
+            case_ref: None,
+            reason: None,
+        })
+    }
+
+    /// Records a command-line operation in the audit log. The command line works on the
+    /// database directly (its user holds the machine), so its entries name the OS user or
+    /// `--as`, and carry `--case`/`--reason` when given.
+    pub fn audit(
+        &self,
+        action: vigil_audit::AuditAction,
+        target: (&str, &str),
+        request: serde_json::Value,
+        probe: Option<Vec<u8>>,
+    ) -> anyhow::Result<()> {
+        let store = self.open_sqlite()?;
+        store
+            .audit(&vigil_audit::NewAuditEntry {
+                actor: vigil_audit::Actor {
+                    user_id: None,
+                    user_name: self.actor.clone(),
+                },
+                action,
+                target: vigil_audit::Target {
+                    kind: target.0.to_string(),
+                    id: target.1.to_string(),
+                },
+                case_ref: self.case_ref.clone(),
+                reason: self.reason.clone().unwrap_or_else(|| "command line".into()),
+                request,
+                probe_image: probe,
+                outcome: vigil_audit::Outcome::success(""),
+            })
+            .context("writing the audit entry")?;
+        Ok(())
     }
 
     pub fn database_path(&self) -> PathBuf {

@@ -91,6 +91,16 @@ pub fn run(context: &Context, args: EnrollArgs) -> anyhow::Result<()> {
     }
     let report =
         service.commit_enrolment(SubjectRef::ByName(args.subject), args.notes, prepared)?;
+    context.audit(
+        vigil_audit::AuditAction::Enrol,
+        ("subject", &report.subject.id.to_string()),
+        serde_json::json!({
+            "subject": report.subject.name,
+            "templates": report.enrolled.len(),
+            "skipped": failures.len(),
+        }),
+        None,
+    )?;
     if args.json {
         return output::json(&serde_json::json!({
             "enrolment": report,
@@ -114,6 +124,16 @@ pub fn identify(context: &Context, args: IdentifyArgs) -> anyhow::Result<()> {
         std::fs::read(&args.photo).with_context(|| format!("reading {}", args.photo.display()))?;
     let service = context.service()?;
     let report = service.identify(&bytes, args.top_k, args.false_match_rate)?;
+    context.audit(
+        vigil_audit::AuditAction::Identify,
+        ("photo", &args.photo.display().to_string()),
+        serde_json::json!({
+            "faces": report.faces.len(),
+            "candidates": report.faces.iter().map(|f| f.candidates.len()).sum::<usize>(),
+            "false_match_rate_threshold": report.false_match_rate_threshold,
+        }),
+        Some(bytes.clone()),
+    )?;
     if args.json {
         return output::json(&report);
     }
@@ -143,6 +163,15 @@ pub fn verify(context: &Context, args: VerifyArgs) -> anyhow::Result<()> {
     let b = std::fs::read(&args.b).with_context(|| format!("reading {}", args.b.display()))?;
     let service = context.service()?;
     let report = service.verify(&a, &b)?;
+    context.audit(
+        vigil_audit::AuditAction::Verify,
+        (
+            "photos",
+            &format!("{} {}", args.a.display(), args.b.display()),
+        ),
+        serde_json::json!({ "same_person": report.same_person, "score": report.score }),
+        Some(a.clone()),
+    )?;
     if args.json {
         return output::json(&report);
     }

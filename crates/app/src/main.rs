@@ -33,7 +33,12 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let context = context::Context::load(cli.config.as_deref())?;
+    let mut context = context::Context::load(cli.config.as_deref())?;
+    if let Some(actor) = cli.acting_as {
+        context.actor = actor;
+    }
+    context.case_ref = cli.case_ref;
+    context.reason = cli.reason;
     match cli.command {
         Command::Models(command) => models::run(&context, command),
         Command::Enroll(args) => enrol::run(&context, args),

@@ -49,6 +49,12 @@ pub fn run(context: &Context, command: SubjectsCommand) -> anyhow::Result<()> {
         SubjectsCommand::Delete { subject } => {
             let id = service.find_subject(&subject)?;
             let removed = service.delete_subject(id)?;
+            context.audit(
+                vigil_audit::AuditAction::Delete,
+                ("subject", &id.to_string()),
+                serde_json::json!({ "templates_removed": removed }),
+                None,
+            )?;
             println!("deleted subject {id} and its {removed} template(s)");
         }
     }

@@ -302,6 +302,41 @@ fn audit_verify_detects_an_edited_entry_and_a_truncated_tail() {
             .unwrap();
         assert!(added.status.success(), "{}", text(&added));
     }
+    // Biometric commands are audited under the acting user, with case and reason.
+    let enrolled = vigil(directory.path(), &models)
+        .args(["enroll", "--subject", "Tony Blair", "--as", "alice"])
+        .arg(lfw("Tony_Blair", 1))
+        .output()
+        .unwrap();
+    assert!(enrolled.status.success(), "{}", text(&enrolled));
+    let identified = vigil(directory.path(), &models)
+        .args([
+            "identify", "--as", "alice", "--case", "CASE-9", "--reason", "check",
+        ])
+        .arg(lfw("Tony_Blair", 2))
+        .output()
+        .unwrap();
+    assert!(identified.status.success(), "{}", text(&identified));
+    let export = vigil(directory.path(), &models)
+        .args(["audit", "export"])
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&export.stdout).to_string();
+    let identify_line = lines
+        .lines()
+        .find(|l| l.contains("\"action\":\"identify\""))
+        .unwrap_or_else(|| panic!("no identify entry:\n{lines}"));
+    assert!(
+        identify_line.contains("\"user_name\":\"alice\""),
+        "{identify_line}"
+    );
+    assert!(
+        identify_line.contains("\"case_ref\":\"CASE-9\""),
+        "{identify_line}"
+    );
+    assert!(identify_line.contains("probe_sha256"), "{identify_line}");
+    assert!(lines.contains("\"action\":\"enrol\""));
+
     let head = vigil(directory.path(), &models)
         .args(["audit", "head"])
         .output()
