@@ -22,7 +22,8 @@ use vigil_index::{
 use vigil_infer::{BoundingBox, DecodedImage, RgbView};
 use vigil_ingest::{FrameReceiver, FrameSink, Received, VideoFrame};
 use vigil_store::{
-    NewSighting, SightingCandidate, SightingId, SightingRecord, TrajectoryPoint, VideoStore,
+    AlertRecord, NewAlert, NewSighting, SightingCandidate, SightingId, SightingRecord,
+    TrajectoryPoint, VideoStore,
 };
 use vigil_track::{FaceObservation, FinishedTrack, MotionGate, TrackConfig, Tracker};
 
@@ -247,6 +248,7 @@ pub struct VideoAnalysis {
     /// Off = detect on every analysed frame (for measuring what gating saves).
     motion_gating: bool,
     events: broadcast::Sender<Arc<SightingView>>,
+    alerts: broadcast::Sender<Arc<AlertRecord>>,
 }
 
 impl VideoAnalysis {
@@ -263,6 +265,7 @@ impl VideoAnalysis {
             .validate()
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (alerts, _) = broadcast::channel(EVENT_BUFFER);
         let index = Arc::new(open_sighting_index(&service, store.as_ref(), index_dir)?);
         Ok(Arc::new(Self {
             service,
@@ -271,6 +274,7 @@ impl VideoAnalysis {
             tracking,
             motion_gating,
             events,
+            alerts,
         }))
     }
 
@@ -286,6 +290,74 @@ impl VideoAnalysis {
     /// New sightings as they are stored.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<SightingView>> {
         self.events.subscribe()
+    }
+
+    /// Alerts as they are raised, and as reviews change their state.
+    pub fn subscribe_alerts(&self) -> broadcast::Receiver<Arc<AlertRecord>> {
+        self.alerts.subscribe()
+    }
+
+    /// Publishes an alert's new state (after a review) to alert subscribers.
+    pub fn publish_alert(&self, alert: AlertRecord) {
+        let _ = self.alerts.send(Arc::new(alert));
+    }
+
+    /// Matches one sighting's usable embeddings against the watchlist entries active at
+    /// `now_ms` and stores a candidate alert for each entry matched at or below its
+    /// watchlist's false-match rate. Expired or removed entries, and entries whose case is
+    /// closed or expired, never match.
+    pub fn raise_alerts(
+        &self,
+        sighting: SightingId,
+        embeddings: &[&Embedding],
+        now_ms: i64,
+    ) -> Result<Vec<AlertRecord>, ServiceError> {
+        if embeddings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = self.store.active_watch_entries(now_ms)?;
+        let Some(loosest) = entries
+            .iter()
+            .map(|e| e.false_match_rate)
+            .max_by(|a, b| a.total_cmp(b))
+        else {
+            return Ok(Vec::new());
+        };
+        let watched = entries.len().max(1);
+        let candidates = self.service.match_embeddings(
+            embeddings,
+            (watched + self.service.matching().top_k).min(1000),
+            loosest,
+        )?;
+        let mut raised = Vec::new();
+        for candidate in &candidates {
+            for entry in entries
+                .iter()
+                .filter(|e| e.subject.0 == candidate.subject_id)
+            {
+                if candidate.false_match_rate > entry.false_match_rate {
+                    continue;
+                }
+                let alert = self.store.insert_alert(
+                    &NewAlert {
+                        sighting: sighting.0,
+                        watchlist_entry: entry.entry,
+                        subject: entry.subject,
+                        best_template: candidate.best_template_id,
+                        score: candidate.score,
+                        false_match_rate: candidate.false_match_rate,
+                        extrapolated: candidate.false_match_rate_extrapolated,
+                        expected_false_candidates: candidate.expected_false_candidates,
+                        gallery_templates: self.service.gallery_templates() as u64,
+                    },
+                    now_ms,
+                )?;
+                metrics::counter!("vigil_alerts_total").increment(1);
+                let _ = self.alerts.send(Arc::new(alert.clone()));
+                raised.push(alert);
+            }
+        }
+        Ok(raised)
     }
 
     pub fn store(&self) -> &Arc<dyn VideoStore> {
@@ -623,6 +695,11 @@ impl<'a> CameraWorker<'a> {
                 self.analysis.index.insert(meta, embedding)?;
             }
         }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        self.analysis.raise_alerts(id, &usable, now)?;
         let record = self
             .analysis
             .store

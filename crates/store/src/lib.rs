@@ -18,7 +18,10 @@ pub use records::{
     NewTemplate, Subject, SubjectRef, SubjectSummary, TemplateInfo, TemplateRecord,
     MAX_SUBJECT_NAME_CHARS,
 };
-pub use sqlite::{Case, NewCase, SqliteStore, LATEST_SCHEMA_VERSION};
+pub use sqlite::{
+    ActiveWatchEntry, AlertRecord, AlertReview, AlertState, Case, NewAlert, NewCase, NewWatchEntry,
+    ReviewDecision, SqliteStore, WatchEntry, Watchlist, CONFIRMATIONS_NEEDED, LATEST_SCHEMA_VERSION,
+};
 pub use video_store::{
     NewSegment, NewSighting, SegmentRecord, SightingCandidate, SightingEmbedding, SightingId,
     SightingQuery, SightingRecord, TrajectoryPoint, VideoStore,

@@ -175,4 +175,16 @@ pub trait VideoStore: Send + Sync {
     /// Paths whose rows were retired but whose files may still exist (after a crash).
     fn garbage(&self) -> Result<Vec<String>, StoreError>;
     fn forget_garbage(&self, paths: &[String]) -> Result<(), StoreError>;
+
+    /// Watchlist entries that may match at `now_ms` (see `SqliteStore::active_watch_entries`).
+    fn active_watch_entries(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<crate::ActiveWatchEntry>, StoreError>;
+    /// Stores a candidate alert.
+    fn insert_alert(
+        &self,
+        alert: &crate::NewAlert,
+        now_ms: i64,
+    ) -> Result<crate::AlertRecord, StoreError>;
 }

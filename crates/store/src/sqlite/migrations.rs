@@ -48,10 +48,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "cases",
         sql: include_str!("../../migrations/0006_cases.sql"),
     },
+    Migration {
+        version: 7,
+        name: "watchlists_alerts",
+        sql: include_str!("../../migrations/0007_watchlists_alerts.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const LATEST_SCHEMA_VERSION: u32 = 6;
+pub const LATEST_SCHEMA_VERSION: u32 = 7;
 
 pub(crate) fn schema_version(connection: &Connection) -> Result<u32, StoreError> {
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;

@@ -4,8 +4,13 @@ mod cases;
 mod migrations;
 mod rows;
 mod video;
+mod watchlists;
 
 pub use cases::{Case, NewCase};
+pub use watchlists::{
+    ActiveWatchEntry, AlertRecord, AlertReview, AlertState, NewAlert, NewWatchEntry, ReviewDecision,
+    WatchEntry, Watchlist, CONFIRMATIONS_NEEDED,
+};
 pub use migrations::LATEST_SCHEMA_VERSION;
 
 use crate::error::StoreError;

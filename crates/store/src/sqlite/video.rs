@@ -445,4 +445,19 @@ impl VideoStore for SqliteStore {
         transaction.commit()?;
         Ok(())
     }
+
+    fn active_watch_entries(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<crate::ActiveWatchEntry>, StoreError> {
+        SqliteStore::active_watch_entries(self, now_ms)
+    }
+
+    fn insert_alert(
+        &self,
+        alert: &crate::NewAlert,
+        now_ms: i64,
+    ) -> Result<crate::AlertRecord, StoreError> {
+        SqliteStore::insert_alert(self, alert, now_ms)
+    }
 }

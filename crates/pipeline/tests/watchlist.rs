@@ -1,0 +1,312 @@
+//! Watchlists and alerts on real faces: an entry needs its legal basis, open case, responsible
+//! person and expiry; expired or removed entries never match; no alert above the list's
+//! false-match rate; an alert is a candidate until two distinct reviewers, neither the entry's
+//! creator, confirm it, and one rejection closes it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use vigil_audit::{Actor, AuditAction, NewAuditEntry, Outcome, Target};
+use vigil_base::config::{MatchingConfig, VigilConfig};
+use vigil_base::{CameraId, SubjectId};
+use vigil_infer::{AnalyzerSettings, DecodeLimits, FaceAnalyzer};
+use vigil_pipeline::calibrate::builtin_table;
+use vigil_pipeline::video::VideoAnalysis;
+use vigil_pipeline::{FaceService, NamedImage};
+use vigil_store::{
+    AlertState, NewCase, NewSighting, NewWatchEntry, ReviewDecision, SightingId, SqliteStore,
+    StoreError, SubjectRef, VideoStore,
+};
+use vigil_track::TrackConfig;
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn photo(person: &str, number: u32) -> NamedImage {
+    let path = shared().join(format!(
+        "data/lfw/lfw-deepfunneled/{person}/{person}_{number:04}.jpg"
+    ));
+    NamedImage {
+        name: path.display().to_string(),
+        bytes: std::fs::read(&path).unwrap(),
+    }
+}
+
+fn note(actor: &str, action: AuditAction) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: Actor {
+            user_id: None,
+            user_name: actor.into(),
+        },
+        action,
+        target: Target {
+            kind: "test".into(),
+            id: String::new(),
+        },
+        case_ref: Some("CASE-1".into()),
+        reason: "test".into(),
+        request: serde_json::json!({}),
+        probe_image: None,
+        outcome: Outcome::success(""),
+    }
+}
+
+const HOUR: i64 = 3_600_000;
+
+fn sighting(store: &SqliteStore, at_ms: i64) -> SightingId {
+    store
+        .insert_sighting(&NewSighting {
+            camera: CameraId::parse("gate").unwrap(),
+            track: 1,
+            started_at_ms: at_ms,
+            ended_at_ms: at_ms,
+            best_at_ms: at_ms,
+            observations: 3,
+            end_reason: "lost".into(),
+            quality: 0.9,
+            detector_score: 0.9,
+            bbox: [0.0, 0.0, 10.0, 10.0],
+            frame_width: 100,
+            frame_height: 100,
+            crop_jpeg: vec![0xff, 0xd8, 0xff, 0xd9],
+            embeddings: Vec::new(),
+            trajectory: Vec::new(),
+            candidates: Vec::new(),
+        })
+        .unwrap()
+}
+
+#[test]
+fn watchlist_entries_alerts_and_the_two_reviewer_rule() {
+    let directory = tempfile::tempdir().unwrap();
+    let config = VigilConfig {
+        models_dir: shared().join("models"),
+        threads: 2,
+        ..VigilConfig::default()
+    };
+    let analyzer = Arc::new(FaceAnalyzer::new(AnalyzerSettings::from_config(&config)).unwrap());
+    let calibration = builtin_table(analyzer.recognizer_model().as_str()).unwrap();
+    let store = Arc::new(SqliteStore::open(directory.path().join("vigil.db")).unwrap());
+    let service = Arc::new(
+        FaceService::new(
+            analyzer,
+            store.clone(),
+            calibration,
+            MatchingConfig::default(),
+            DecodeLimits::default(),
+        )
+        .unwrap(),
+    );
+    let analysis = VideoAnalysis::new(
+        service.clone(),
+        store.clone(),
+        TrackConfig::default(),
+        true,
+        &directory.path().join("index"),
+    )
+    .unwrap();
+    let now = 1_800_000_000_000;
+
+    let enrol = |name: &str, person: &str| {
+        let images: Vec<NamedImage> = (1..=3).map(|n| photo(person, n)).collect();
+        SubjectId(
+            service
+                .enroll(SubjectRef::ByName(name.into()), None, &images)
+                .unwrap()
+                .subject
+                .id,
+        )
+    };
+    let blair = enrol("watch: Tony Blair", "Tony_Blair");
+    let powell = enrol("watch: Colin Powell", "Colin_Powell");
+
+    store
+        .open_case(
+            &NewCase {
+                reference: "CASE-1".into(),
+                purpose: "test".into(),
+                legal_basis: "warrant 1".into(),
+                owner: "alice".into(),
+                members: vec![],
+                expires_at_ms: now + 24 * HOUR,
+            },
+            &note("alice", AuditAction::CaseOpen),
+            now,
+        )
+        .unwrap();
+    let list = store
+        .create_watchlist(
+            "wanted",
+            None,
+            1e-5,
+            "alice",
+            &note("alice", AuditAction::WatchlistAdd),
+            now,
+        )
+        .unwrap();
+    let entry = |subject: SubjectId, name: &str| NewWatchEntry {
+        watchlist: list.id,
+        subject,
+        subject_name: name.into(),
+        legal_basis: "warrant 1".into(),
+        case_ref: "CASE-1".into(),
+        responsible: "alice".into(),
+        expires_at_ms: now + HOUR,
+        created_by: "alice".into(),
+    };
+
+    // Refused without legal basis, responsible person, open case or future expiry.
+    for broken in [
+        NewWatchEntry {
+            legal_basis: " ".into(),
+            ..entry(blair, "Blair")
+        },
+        NewWatchEntry {
+            responsible: String::new(),
+            ..entry(blair, "Blair")
+        },
+        NewWatchEntry {
+            case_ref: "NO-CASE".into(),
+            ..entry(blair, "Blair")
+        },
+        NewWatchEntry {
+            expires_at_ms: now - 1,
+            ..entry(blair, "Blair")
+        },
+        NewWatchEntry {
+            expires_at_ms: now + 48 * HOUR,
+            ..entry(blair, "Blair")
+        },
+    ] {
+        let refused =
+            store.add_watch_entry(&broken, &note("alice", AuditAction::WatchlistAdd), now);
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "{broken:?}: {refused:?}"
+        );
+    }
+    let blair_entry = store
+        .add_watch_entry(
+            &entry(blair, "Blair"),
+            &note("alice", AuditAction::WatchlistAdd),
+            now,
+        )
+        .unwrap();
+    store
+        .add_watch_entry(
+            &entry(powell, "Powell"),
+            &note("alice", AuditAction::WatchlistAdd),
+            now,
+        )
+        .unwrap();
+
+    // An unseen photo of Blair alerts on Blair only: Powell scores above the list's rate.
+    let (_, probe) = service
+        .probe_embedding(&photo("Tony_Blair", 10).bytes)
+        .unwrap();
+    let alerts = analysis
+        .raise_alerts(sighting(&store, now), &[&probe], now + 1)
+        .unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let alert = &alerts[0];
+    assert_eq!(alert.subject, blair);
+    assert!(alert.false_match_rate <= 1e-5);
+    assert_eq!(alert.state, AlertState::Candidate);
+    assert!(alert.expected_false_candidates <= 1e-5 * service.gallery_templates() as f64);
+
+    // Someone on no list raises nothing.
+    let (_, stranger) = service
+        .probe_embedding(&photo("Gerhard_Schroeder", 1).bytes)
+        .unwrap();
+    assert!(analysis
+        .raise_alerts(sighting(&store, now), &[&stranger], now + 1)
+        .unwrap()
+        .is_empty());
+
+    // After the entry's expiry (injected clock) it never matches.
+    assert!(analysis
+        .raise_alerts(sighting(&store, now), &[&probe], now + 2 * HOUR)
+        .unwrap()
+        .is_empty());
+
+    // Review: the entry's creator may not review; one reviewer cannot confirm alone.
+    let review = |who: &str, decision| {
+        store.review_alert(
+            alert.id,
+            who,
+            decision,
+            None,
+            &note(who, AuditAction::ReviewAlert),
+            now + 2,
+        )
+    };
+    assert!(matches!(
+        review("alice", ReviewDecision::Confirm),
+        Err(StoreError::Conflict(_))
+    ));
+    let once = review("bob", ReviewDecision::Confirm).unwrap();
+    assert_eq!(
+        once.state,
+        AlertState::Candidate,
+        "one confirmation is not enough"
+    );
+    assert!(matches!(
+        review("bob", ReviewDecision::Confirm),
+        Err(StoreError::Conflict(_))
+    ));
+    let twice = review("carol", ReviewDecision::Confirm).unwrap();
+    assert_eq!(twice.state, AlertState::Confirmed);
+    assert_eq!(twice.reviews.len(), 2);
+    assert!(matches!(
+        review("dave", ReviewDecision::Reject),
+        Err(StoreError::Conflict(_))
+    ));
+
+    // One rejection closes a candidate.
+    let second = analysis
+        .raise_alerts(sighting(&store, now), &[&probe], now + 3)
+        .unwrap()
+        .remove(0);
+    let rejected = store
+        .review_alert(
+            second.id,
+            "dave",
+            ReviewDecision::Reject,
+            Some("not him".into()),
+            &note("dave", AuditAction::ReviewAlert),
+            now + 4,
+        )
+        .unwrap();
+    assert_eq!(rejected.state, AlertState::Rejected);
+
+    // Removing the entry removes its templates: nothing matches any more.
+    let subject = store
+        .remove_watch_entry(
+            blair_entry.id,
+            &note("alice", AuditAction::WatchlistRemove),
+            now + 5,
+        )
+        .unwrap()
+        .unwrap();
+    service.delete_subject(subject).unwrap();
+    assert!(analysis
+        .raise_alerts(sighting(&store, now), &[&probe], now + 6)
+        .unwrap()
+        .is_empty());
+    let gone = service
+        .probe_embedding(&photo("Tony_Blair", 10).bytes)
+        .unwrap()
+        .1;
+    assert!(service
+        .match_embeddings(&[&gone], 5, 1e-5)
+        .unwrap()
+        .iter()
+        .all(|c| c.subject_id != blair.0));
+
+    // Every change is in the audit log, which verifies.
+    let report = store
+        .with_connection(|c| vigil_audit::verify(c, &[]))
+        .unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert!(report.entries_checked >= 8);
+}
