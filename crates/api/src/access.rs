@@ -49,13 +49,16 @@ pub enum Auditing {
     /// As `Entry`, and the call needs a case reference and a reason; the request body (the
     /// probe) is hashed and kept with the entry.
     CaseBound(AuditAction),
+    /// The call needs an open case the caller belongs to; the handler writes its audit entry
+    /// in the same transaction as its change.
+    CaseChecked,
 }
 
 /// Method, route pattern, requirement, auditing. Every routed endpoint except `/healthz` and
 /// `/v1/login` must be listed: an unlisted route is refused for everyone.
 pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
     use AuditAction as A;
-    use Auditing::{CaseBound, Entry, None as Quiet};
+    use Auditing::{CaseBound, CaseChecked, Entry, None as Quiet};
     use Permission as P;
     use Requirement::{Authenticated as Any, Permission as Needs};
     &[
@@ -190,6 +193,15 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
             Quiet,
         ), // likewise
         ("POST", "/v1/search", Needs(P::Search), CaseBound(A::Search)),
+        ("GET", "/v1/watchlists", Needs(P::ManageWatchlists), Quiet),
+        // audited by the handlers, in the same transaction as the change:
+        ("POST", "/v1/watchlists", Needs(P::ManageWatchlists), Quiet),
+        ("POST", "/v1/watchlists/{id}/entries", Needs(P::ManageWatchlists), CaseChecked),
+        ("DELETE", "/v1/watchlist-entries/{id}", Needs(P::ManageWatchlists), Quiet),
+        ("POST", "/v1/alerts/{id}/review", Needs(P::ReviewAlerts), Quiet),
+        ("GET", "/v1/alerts", Needs(P::ViewAlerts), Quiet),
+        ("GET", "/v1/alerts/stream", Needs(P::ViewAlerts), Entry(A::ViewAlert)),
+        ("GET", "/v1/alerts/{id}", Needs(P::ViewAlerts), Entry(A::ViewAlert)),
     ]
 };
 
@@ -340,8 +352,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             return next.run(request).await;
         }
         Auditing::Entry(action) => action,
-        Auditing::CaseBound(action) => {
-            let (Some(reference), Some(_)) = (&case_ref, &reason) else {
+        Auditing::CaseBound(_) | Auditing::CaseChecked => {
+            let has_reason = reason.is_some() || matches!(auditing, Auditing::CaseChecked);
+            let (Some(reference), true) = (&case_ref, has_reason) else {
                 return refusal(
                     StatusCode::BAD_REQUEST,
                     "case_required",
@@ -383,7 +396,14 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
                     )
                 }
             }
-            action
+            match auditing {
+                Auditing::CaseBound(action) => action,
+                _ => {
+                    let mut request = request;
+                    request.extensions_mut().insert(principal);
+                    return next.run(request).await;
+                }
+            }
         }
     };
     let target_id = request.uri().path().to_string();

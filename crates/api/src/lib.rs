@@ -21,7 +21,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use limit::{refuse_oversized_bodies, UploadLimit};
 use metrics_exporter_prometheus::PrometheusHandle;
-use routes::{access as access_routes, cases, faces, subjects, system, video};
+use routes::{access as access_routes, cases, faces, subjects, system, video, watchlists};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -163,6 +163,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cases", get(cases::list_cases).post(cases::open_case))
         .route("/v1/cases/{reference}/close", post(cases::close_case))
         .route("/v1/search", post(cases::search))
+        .route(
+            "/v1/watchlists",
+            get(watchlists::list_watchlists).post(watchlists::create_watchlist),
+        )
+        .route("/v1/watchlists/{id}/entries", post(watchlists::add_entry))
+        .route("/v1/watchlist-entries/{id}", delete(watchlists::remove_entry))
+        .route("/v1/alerts", get(watchlists::list_alerts))
+        .route("/v1/alerts/stream", get(watchlists::alert_stream))
+        .route("/v1/alerts/{id}", get(watchlists::show_alert))
+        .route("/v1/alerts/{id}/review", post(watchlists::review_alert))
         // Only matched routes pass the guard (it needs the route pattern); unmatched paths go
         // to the fallbacks below, which reveal nothing.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -4,7 +4,7 @@ use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::forms::{EnrolmentForm, ImageForm, TemplatesForm, VerifyForm};
 use crate::routes::system::Health;
 use crate::routes::video::CameraView;
-use crate::routes::{access, cases, faces, subjects, system, video};
+use crate::routes::{access, cases, faces, subjects, system, video, watchlists};
 use utoipa::OpenApi;
 use vigil_pipeline::{
     Candidate, DetectionReport, EnrolledImage, EnrolmentReport, FaceReport, IdentifiedFace,
@@ -57,6 +57,14 @@ use vigil_pipeline::{
         cases::list_cases,
         cases::close_case,
         cases::search,
+        watchlists::create_watchlist,
+        watchlists::list_watchlists,
+        watchlists::add_entry,
+        watchlists::remove_entry,
+        watchlists::list_alerts,
+        watchlists::show_alert,
+        watchlists::review_alert,
+        watchlists::alert_stream,
     ),
     components(schemas(
         Health,
@@ -92,6 +100,9 @@ use vigil_pipeline::{
         access::NewUserBody,
         access::NewTokenBody,
         cases::NewCaseBody,
+        watchlists::NewWatchlistBody,
+        watchlists::AlertView,
+        watchlists::ReviewBody,
         vigil_pipeline::video::SearchReport,
         vigil_pipeline::video::SearchHit,
     )),
@@ -101,6 +112,7 @@ use vigil_pipeline::{
         (name = "system", description = "Health, metrics and this document"),
         (name = "access", description = "Login, users, tokens and the audit log. Every route but /healthz and /v1/login needs `Authorization: Bearer <token or session>`"),
         (name = "cases", description = "Cases (purpose, legal basis, owner, expiry) and the retrospective search that must name an open one"),
+        (name = "watchlists", description = "Watchlists (entries need legal basis, case, responsible person, expiry), alerts and their two-reviewer confirmation"),
         (name = "video", description = "Cameras, sightings, recordings and the live sighting stream"),
     )
 )]

@@ -63,20 +63,24 @@ fn serve(data: &Path, config: &Path) -> Server {
 /// A user holding the roles these tests need (cameras, sightings, export) and a client carrying
 /// its token.
 fn client_for(data: &Path) -> (reqwest::blocking::Client, String) {
-    let added = vigil(data)
-        .args([
-            "users", "add", "tester", "--role", "admin", "--role", "operator",
-        ])
-        .args(["--role", "investigator", "--as", "test-setup"])
-        .output()
-        .unwrap();
+    client_with(data, "tester", &["admin", "operator", "investigator"])
+}
+
+/// A new user holding `roles` and a client carrying its token.
+fn client_with(data: &Path, name: &str, roles: &[&str]) -> (reqwest::blocking::Client, String) {
+    let mut add = vigil(data);
+    add.args(["users", "add", name, "--as", "test-setup"]);
+    for role in roles {
+        add.args(["--role", role]);
+    }
+    let added = add.output().unwrap();
     assert!(
         added.status.success(),
         "{}",
         String::from_utf8_lossy(&added.stderr)
     );
     let token = vigil(data)
-        .args(["users", "token", "tester", "--as", "test-setup"])
+        .args(["users", "token", name, "--as", "test-setup"])
         .output()
         .unwrap();
     assert!(
@@ -157,6 +161,8 @@ analysis_width = 640
     )
     .unwrap();
     let (client, secret) = client_for(&data);
+    let (first_reviewer, _) = client_with(&data, "reviewer1", &["reviewer"]);
+    let (second_reviewer, _) = client_with(&data, "reviewer2", &["reviewer"]);
     let server = serve(&data, &config);
     let base = format!("http://{}", server.address);
 
@@ -271,6 +277,158 @@ analysis_width = 640
         "{metrics}"
     );
     assert!(metrics.contains("vigil_sightings_total{camera=\"lfw\"}"));
+
+    // Retrospective search with a photo the video does not show: only under an open case.
+    let blair = lfw_video::enrolment_photos(&lfw, &scene, "Tony_Blair", 4).unwrap()[3].clone();
+    let blair_bytes = std::fs::read(&blair).unwrap();
+    // A sized body: the server refuses unauthorised searches without reading it.
+    let form = || {
+        reqwest::blocking::multipart::Form::new().part(
+            "image",
+            reqwest::blocking::multipart::Part::bytes(blair_bytes.clone())
+                .file_name("probe.jpg")
+                .mime_str("image/jpeg")
+                .unwrap(),
+        )
+    };
+    let no_case = client
+        .post(format!("{base}/v1/search"))
+        .multipart(form())
+        .send()
+        .unwrap();
+    assert_eq!(no_case.status(), 400);
+    let unknown_case = client
+        .post(format!("{base}/v1/search"))
+        .header("x-vigil-case", "NO-SUCH-CASE")
+        .header("x-vigil-reason", "test")
+        .multipart(form())
+        .send()
+        .unwrap();
+    assert_eq!(unknown_case.status(), 403);
+    let tomorrow = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 86_400_000;
+    let opened = client
+        .post(format!("{base}/v1/cases"))
+        .json(&serde_json::json!({
+            "reference": "CASE-7",
+            "purpose": "find where the subject was seen",
+            "legal_basis": "test warrant 7",
+            "expires_at_ms": tomorrow,
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(opened.status(), 201);
+    let found: serde_json::Value = client
+        .post(format!("{base}/v1/search?cameras=lfw"))
+        .header("x-vigil-case", "CASE-7")
+        .header("x-vigil-reason", "locate Tony Blair")
+        .multipart(form())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let top = &found["hits"][0];
+    assert_eq!(
+        top["sighting"]["candidates"][0]["subject_name"], "Tony_Blair",
+        "{found:#}"
+    );
+    assert!(top["false_match_rate"].as_f64().unwrap() <= 1e-5);
+
+    // A watchlist entry for Blair (from other photos), then a second camera on the same scene:
+    // its Blair sighting raises a candidate alert, confirmed by two reviewers, not its creator.
+    let list: serde_json::Value = client
+        .post(format!("{base}/v1/watchlists"))
+        .json(&serde_json::json!({"name": "wanted", "false_match_rate": 1e-5}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let list_id = list["id"].as_i64().unwrap();
+    let mut entry_form = reqwest::blocking::multipart::Form::new()
+        .text("name", "Tony Blair")
+        .text("legal_basis", "test warrant 7")
+        .text("responsible", "tester")
+        .text("expires_at_ms", (tomorrow - 60_000).to_string());
+    for photo in lfw_video::enrolment_photos(&lfw, &scene, "Tony_Blair", 7).unwrap()[4..].iter() {
+        entry_form = entry_form.file("image", photo).unwrap();
+    }
+    let entry = client
+        .post(format!("{base}/v1/watchlists/{list_id}/entries"))
+        .header("x-vigil-case", "CASE-7")
+        .multipart(entry_form)
+        .send()
+        .unwrap();
+    assert_eq!(entry.status(), 201, "{}", entry.text().unwrap_or_default());
+    let second_camera = client
+        .post(format!("{base}/v1/cameras"))
+        .json(&serde_json::json!({
+            "id": "lfw-again",
+            "url": rtsp.url("lfw"),
+            "analysis_fps": 6.0,
+            "analysis_width": 640,
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(second_camera.status(), 201);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let alert = loop {
+        let alerts = get_json(&client, &format!("{base}/v1/alerts"));
+        if let Some(alert) = alerts.as_array().and_then(|a| a.first()).cloned() {
+            break alert;
+        }
+        assert!(Instant::now() < deadline, "no alert raised");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        alert["alert"]["subject_name"]
+            .as_str()
+            .unwrap()
+            .contains("Tony Blair"),
+        "{alert:#}"
+    );
+    assert!(alert["alert"]["false_match_rate"].as_f64().unwrap() <= 1e-5);
+    assert_eq!(alert["alert"]["state"], "candidate");
+    for url in ["probe_crop_url", "enrolled_photo_url"] {
+        let image = client
+            .get(format!("{base}{}", alert[url].as_str().unwrap()))
+            .send()
+            .unwrap();
+        assert_eq!(image.status(), 200, "{url}");
+    }
+    let alert_id = alert["alert"]["id"].as_i64().unwrap();
+    let review_url = format!("{base}/v1/alerts/{alert_id}/review");
+    let confirm = serde_json::json!({"decision": "confirm"});
+    let by_creator = client.post(&review_url).json(&confirm).send().unwrap();
+    assert_eq!(
+        by_creator.status(),
+        403,
+        "the creator lacks the reviewer role"
+    );
+    let first: serde_json::Value = first_reviewer
+        .post(&review_url)
+        .json(&confirm)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(first["alert"]["state"], "candidate", "{first:#}");
+    let again = first_reviewer
+        .post(&review_url)
+        .json(&confirm)
+        .send()
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    let second: serde_json::Value = second_reviewer
+        .post(&review_url)
+        .json(&confirm)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(second["alert"]["state"], "confirmed", "{second:#}");
     drop(rtsp);
 }
 

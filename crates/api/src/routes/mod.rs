@@ -8,6 +8,7 @@ pub mod forms;
 pub mod subjects;
 pub mod system;
 pub mod video;
+pub mod watchlists;
 
 use crate::error::ApiError;
 use crate::AppState;

@@ -1,0 +1,347 @@
+//! Watchlists, their entries, alerts and their review.
+
+use crate::access::CASE_HEADER;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, ApiQuery, UploadForm};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use futures_util::stream::{self, Stream};
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::{IntoParams, ToSchema};
+use vigil_audit::{Actor, AuditAction, NewAuditEntry, Outcome, Target};
+use vigil_auth::Principal;
+use vigil_base::SubjectId;
+use vigil_store::{AlertRecord, AlertState, NewWatchEntry, ReviewDecision, SubjectRef};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn entry_for(
+    principal: &Principal,
+    action: AuditAction,
+    target: (&str, String),
+    case_ref: Option<String>,
+    request: serde_json::Value,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: Actor {
+            user_id: Some(principal.user_id.0.to_string()),
+            user_name: principal.name.clone(),
+        },
+        action,
+        target: Target {
+            kind: target.0.to_string(),
+            id: target.1,
+        },
+        case_ref,
+        reason: String::new(),
+        request,
+        probe_image: None,
+        outcome: Outcome::success(""),
+    }
+}
+
+fn store_error(error: vigil_store::StoreError) -> ApiError {
+    ApiError::Service(error.into())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewWatchlistBody {
+    pub name: String,
+    pub description: Option<String>,
+    /// Alert threshold as a calibrated false-match rate, e.g. 1e-5.
+    pub false_match_rate: f64,
+}
+
+/// Creates a watchlist.
+#[utoipa::path(post, path = "/v1/watchlists", tag = "watchlists", request_body = NewWatchlistBody,
+    responses((status = 201, description = "Created", body = Object), (status = 400, description = "invalid", body = ErrorBody), (status = 409, description = "conflict", body = ErrorBody)))]
+pub async fn create_watchlist(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: Result<Json<NewWatchlistBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(body) = body?;
+    let store = state.access().store.clone();
+    let list = tokio::task::spawn_blocking(move || {
+        let audit = entry_for(
+            &principal,
+            AuditAction::WatchlistAdd,
+            ("watchlist", body.name.clone()),
+            None,
+            serde_json::json!({ "false_match_rate": body.false_match_rate }),
+        );
+        store.create_watchlist(
+            &body.name,
+            body.description,
+            body.false_match_rate,
+            &principal.name,
+            &audit,
+            now_ms(),
+        )
+    })
+    .await?
+    .map_err(store_error)?;
+    Ok((StatusCode::CREATED, Json(list)))
+}
+
+/// Lists watchlists.
+#[utoipa::path(get, path = "/v1/watchlists", tag = "watchlists", responses((status = 200, description = "Watchlists", body = Vec<Object>)))]
+pub async fn list_watchlists(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<vigil_store::Watchlist>>, ApiError> {
+    let store = state.access().store.clone();
+    Ok(Json(
+        tokio::task::spawn_blocking(move || store.watchlists())
+            .await?
+            .map_err(store_error)?,
+    ))
+}
+
+/// Puts a person on a watchlist from enrolment photos. The case (`X-Vigil-Case`) must be open
+/// and the caller its owner or member; `legal_basis`, `responsible` and `expires_at_ms` are
+/// required. The photos become the entry's own subject, deleted with the entry.
+#[utoipa::path(post, path = "/v1/watchlists/{id}/entries", tag = "watchlists",
+    params(("id" = i64, Path, description = "Watchlist id")),
+    request_body(content = Object, content_type = "multipart/form-data", description = "fields: name, image (one or more), legal_basis, responsible, expires_at_ms"),
+    responses((status = 201, description = "Entry added", body = Object), (status = 400, description = "invalid, missing_field, case_required", body = ErrorBody), (status = 403, description = "case_not_open, not_in_case", body = ErrorBody)))]
+pub async fn add_entry(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath(list): ApiPath<i64>,
+    headers: HeaderMap,
+    form: UploadForm,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = form.required_text("name")?;
+    let legal_basis = form.required_text("legal_basis")?;
+    let responsible = form.required_text("responsible")?;
+    let expires_at_ms: i64 = form
+        .required_text("expires_at_ms")?
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::BadRequest("expires_at_ms must be unix milliseconds".into()))?;
+    let images = form.required_images("image")?;
+    let case_ref = headers
+        .get(CASE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("X-Vigil-Case is required".into()))?;
+    let store = state.access().store.clone();
+    let service = state.service().clone();
+    let entry = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let now = now_ms();
+        let mut draft = NewWatchEntry {
+            watchlist: list,
+            subject: SubjectId(0),
+            subject_name: name.clone(),
+            legal_basis,
+            case_ref: case_ref.clone(),
+            responsible,
+            expires_at_ms,
+            created_by: principal.name.clone(),
+        };
+        // Everything is checked before the photos are enrolled.
+        store.check_watch_entry(&draft, now).map_err(store_error)?;
+        let subject_name = format!("watchlist {list}: {name} ({case_ref})");
+        let report = service.enroll(SubjectRef::ByName(subject_name), None, &images)?;
+        draft.subject = SubjectId(report.subject.id);
+        let audit = entry_for(
+            &principal,
+            AuditAction::WatchlistAdd,
+            ("watchlist_entry", format!("{list}")),
+            Some(case_ref),
+            serde_json::json!({
+                "name": name,
+                "legal_basis": draft.legal_basis,
+                "responsible": draft.responsible,
+                "expires_at_ms": draft.expires_at_ms,
+                "templates": report.enrolled.len(),
+            }),
+        );
+        match store.add_watch_entry(&draft, &audit, now) {
+            Ok(entry) => Ok(entry),
+            Err(error) => {
+                // Undo the enrolment: no subject may sit in the gallery without its entry.
+                let _ = service.delete_subject(draft.subject);
+                Err(store_error(error))
+            }
+        }
+    })
+    .await??;
+    Ok((StatusCode::CREATED, Json(entry)))
+}
+
+/// Removes an entry: it never matches again, and its photos' templates are deleted.
+#[utoipa::path(delete, path = "/v1/watchlist-entries/{id}", tag = "watchlists",
+    params(("id" = i64, Path, description = "Entry id")),
+    responses((status = 204, description = "Removed"), (status = 404, description = "not_found", body = ErrorBody)))]
+pub async fn remove_entry(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    let store = state.access().store.clone();
+    let service = state.service().clone();
+    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        let audit = entry_for(
+            &principal,
+            AuditAction::WatchlistRemove,
+            ("watchlist_entry", id.to_string()),
+            None,
+            serde_json::json!({}),
+        );
+        if let Some(subject) = store.remove_watch_entry(id, &audit, now_ms()).map_err(store_error)? {
+            service.delete_subject(subject)?;
+        }
+        Ok(())
+    })
+    .await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An alert with what a reviewer compares side by side.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AlertView {
+    #[schema(value_type = Object)]
+    pub alert: AlertRecord,
+    /// The face seen by the camera (the sighting's best shot).
+    pub probe_crop_url: String,
+    /// The enrolled photo that matched (the best template's thumbnail).
+    pub enrolled_photo_url: String,
+    /// Distinct confirmations needed (neither by the entry's creator).
+    pub confirmations_needed: usize,
+}
+
+impl AlertView {
+    pub fn of(alert: AlertRecord) -> Self {
+        Self {
+            probe_crop_url: format!("/v1/sightings/{}/crop.jpg", alert.sighting),
+            enrolled_photo_url: format!("/v1/templates/{}/thumbnail", alert.best_template),
+            confirmations_needed: vigil_store::CONFIRMATIONS_NEEDED,
+            alert,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertsQuery {
+    /// candidate, confirmed or rejected
+    pub state: Option<String>,
+    pub limit: Option<u64>,
+}
+
+/// Alerts, newest first.
+#[utoipa::path(get, path = "/v1/alerts", tag = "watchlists", params(AlertsQuery), responses((status = 200, description = "Alerts", body = Vec<AlertView>)))]
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<AlertsQuery>,
+) -> Result<Json<Vec<AlertView>>, ApiError> {
+    let wanted = match query.state.as_deref() {
+        None => None,
+        Some("candidate") => Some(AlertState::Candidate),
+        Some("confirmed") => Some(AlertState::Confirmed),
+        Some("rejected") => Some(AlertState::Rejected),
+        Some(other) => return Err(ApiError::BadRequest(format!("unknown alert state {other:?}"))),
+    };
+    let store = state.access().store.clone();
+    let alerts = tokio::task::spawn_blocking(move || store.alerts(wanted, query.limit.unwrap_or(100)))
+        .await?
+        .map_err(store_error)?;
+    Ok(Json(alerts.into_iter().map(AlertView::of).collect()))
+}
+
+#[utoipa::path(get, path = "/v1/alerts/{id}", tag = "watchlists", params(("id" = i64, Path, description = "Alert id")),
+    responses((status = 200, description = "The alert", body = AlertView), (status = 404, description = "not_found", body = ErrorBody)))]
+pub async fn show_alert(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<AlertView>, ApiError> {
+    let store = state.access().store.clone();
+    let alert = tokio::task::spawn_blocking(move || store.alert(id))
+        .await?
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::NotFound(format!("alert {id}")))?;
+    Ok(Json(AlertView::of(alert)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReviewBody {
+    /// confirm or reject
+    #[schema(value_type = String)]
+    pub decision: ReviewDecision,
+    pub note: Option<String>,
+}
+
+/// Reviews a candidate alert: two distinct reviewers, neither the entry's creator, confirm;
+/// one rejection closes it. A second review by the same person is refused (409).
+#[utoipa::path(post, path = "/v1/alerts/{id}/review", tag = "watchlists", params(("id" = i64, Path, description = "Alert id")), request_body = ReviewBody,
+    responses((status = 200, description = "Reviewed", body = AlertView), (status = 409, description = "conflict: closed, already reviewed by you, or you created the entry", body = ErrorBody)))]
+pub async fn review_alert(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath(id): ApiPath<i64>,
+    body: Result<Json<ReviewBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<AlertView>, ApiError> {
+    let Json(body) = body?;
+    let store = state.access().store.clone();
+    let alert = tokio::task::spawn_blocking(move || {
+        let audit = entry_for(
+            &principal,
+            AuditAction::ReviewAlert,
+            ("alert", id.to_string()),
+            None,
+            serde_json::json!({ "decision": body.decision, "note": body.note }),
+        );
+        store.review_alert(id, &principal.name, body.decision, body.note, &audit, now_ms())
+    })
+    .await?
+    .map_err(store_error)?;
+    if let Some(video) = state.video() {
+        video.analysis.publish_alert(alert.clone());
+    }
+    Ok(Json(AlertView::of(alert)))
+}
+
+/// Server-sent events: an `alert` event (JSON `AlertView`) when an alert is raised and each
+/// time a review changes it.
+#[utoipa::path(get, path = "/v1/alerts/stream", tag = "watchlists", responses((status = 200, description = "text/event-stream of alerts", content_type = "text/event-stream")))]
+pub async fn alert_stream(
+    State(state): State<AppState>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let receiver = state
+        .video()
+        .ok_or_else(|| ApiError::NotFound("video analysis (not enabled on this server)".into()))?
+        .analysis
+        .subscribe_alerts();
+    let events = stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            let event = match receiver.recv().await {
+                Ok(alert) => Event::default()
+                    .event("alert")
+                    .id(alert.id.to_string())
+                    .json_data(AlertView::of(alert.as_ref().clone())),
+                Err(RecvError::Lagged(missed)) => {
+                    Ok(Event::default().event("lagged").data(missed.to_string()))
+                }
+                Err(RecvError::Closed) => return None,
+            };
+            if let Ok(event) = event {
+                return Some((Ok(event), receiver));
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
