@@ -179,6 +179,10 @@ pub struct Tracker<P> {
     next_id: u64,
     /// Time of the latest frame seen (detected or static); never goes back.
     clock_ms: Option<i64>,
+    /// Time of the latest detection frame: a track missed on a detection frame ages by the
+    /// time since the previous one, so a person who left a scene that then went still is let
+    /// go after `max_age_ms` of keep-alive detections, not twenty times later.
+    last_detection_ms: Option<i64>,
 }
 
 impl<P> Tracker<P> {
@@ -189,6 +193,7 @@ impl<P> Tracker<P> {
             tracks: Vec::new(),
             next_id: 1,
             clock_ms: None,
+            last_detection_ms: None,
         })
     }
 
@@ -243,6 +248,8 @@ impl<P> Tracker<P> {
         for track in self.tracks.iter_mut() {
             track.filter.predict(elapsed_seconds);
         }
+        let missed_for_ms = now - self.last_detection_ms.unwrap_or(now).min(now);
+        self.last_detection_ms = Some(now);
         let mut pending: Vec<Option<FaceObservation<P>>> = observations
             .into_iter()
             .filter(|o| o.detector_score >= self.config.low_score_threshold)
@@ -287,7 +294,7 @@ impl<P> Tracker<P> {
                 if !track.confirmed {
                     continue;
                 }
-                track.missed_ms += elapsed_ms;
+                track.missed_ms += missed_for_ms;
                 if track.missed_ms > self.config.max_age_ms {
                     finished.extend(self.finish(track, EndReason::Lost));
                     continue;
