@@ -26,6 +26,7 @@ pub fn run(context: &Context, command: BenchCommand) -> anyhow::Result<()> {
             k,
             no_peer,
         } => search(context, &rows, threads, queries, k, no_peer),
+        BenchCommand::Video(args) => crate::bench_video::run(context, args),
     }
 }
 

@@ -271,6 +271,9 @@ pub enum BenchCommand {
         #[arg(long)]
         no_peer: bool,
     },
+    /// Live cameras: how many 720p streams keep up at 10 analysed fps with motion gating on
+    /// and off, CPU per camera vs ffmpeg decoding alone, sighting latency.
+    Video(crate::bench_video::VideoBenchArgs),
 }
 
 #[derive(Args)]

@@ -2,6 +2,7 @@
 
 mod access;
 mod bench;
+mod bench_video;
 mod cli;
 mod context;
 mod demo;
