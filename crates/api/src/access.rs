@@ -56,6 +56,7 @@ pub enum Auditing {
 
 /// Method, route pattern, requirement, auditing. Every routed endpoint except `/healthz` and
 /// `/v1/login` must be listed: an unlisted route is refused for everyone.
+#[rustfmt::skip]
 pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
     use AuditAction as A;
     use Auditing::{CaseBound, CaseChecked, Entry, None as Quiet};
@@ -68,130 +69,35 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ("POST", "/v1/logout", Any, Quiet),
         ("POST", "/v1/detect", Needs(P::Identify), Quiet),
         ("POST", "/v1/verify", Needs(P::Verify), CaseBound(A::Verify)),
-        (
-            "POST",
-            "/v1/identify",
-            Needs(P::Identify),
-            CaseBound(A::Identify),
-        ),
+        ("POST", "/v1/identify", Needs(P::Identify), CaseBound(A::Identify)),
         ("GET", "/v1/subjects", Needs(P::Enrol), Quiet),
         ("POST", "/v1/subjects", Needs(P::Enrol), Entry(A::Enrol)),
         ("GET", "/v1/subjects/{id}", Needs(P::Enrol), Quiet),
-        (
-            "DELETE",
-            "/v1/subjects/{id}",
-            Needs(P::DeleteBiometric),
-            Entry(A::Delete),
-        ),
-        (
-            "POST",
-            "/v1/subjects/{id}/templates",
-            Needs(P::Enrol),
-            Entry(A::Enrol),
-        ),
-        (
-            "DELETE",
-            "/v1/templates/{id}",
-            Needs(P::DeleteBiometric),
-            Entry(A::Delete),
-        ),
-        (
-            "GET",
-            "/v1/templates/{id}/thumbnail",
-            Needs(P::Enrol),
-            Quiet,
-        ),
+        ("DELETE", "/v1/subjects/{id}", Needs(P::DeleteBiometric), Entry(A::Delete)),
+        ("POST", "/v1/subjects/{id}/templates", Needs(P::Enrol), Entry(A::Enrol)),
+        ("DELETE", "/v1/templates/{id}", Needs(P::DeleteBiometric), Entry(A::Delete)),
+        ("GET", "/v1/templates/{id}/thumbnail", Needs(P::Enrol), Quiet),
         ("GET", "/v1/cameras", Needs(P::ViewCameras), Quiet),
-        (
-            "POST",
-            "/v1/cameras",
-            Needs(P::ManageCameras),
-            Entry(A::CameraAdd),
-        ),
+        ("POST", "/v1/cameras", Needs(P::ManageCameras), Entry(A::CameraAdd)),
         ("GET", "/v1/cameras/{id}", Needs(P::ViewCameras), Quiet),
-        (
-            "PUT",
-            "/v1/cameras/{id}",
-            Needs(P::ManageCameras),
-            Entry(A::CameraChange),
-        ),
-        (
-            "DELETE",
-            "/v1/cameras/{id}",
-            Needs(P::ManageCameras),
-            Entry(A::CameraRemove),
-        ),
-        (
-            "POST",
-            "/v1/cameras/{id}/enable",
-            Needs(P::ManageCameras),
-            Entry(A::CameraChange),
-        ),
-        (
-            "POST",
-            "/v1/cameras/{id}/disable",
-            Needs(P::ManageCameras),
-            Entry(A::CameraChange),
-        ),
-        (
-            "GET",
-            "/v1/sightings",
-            Needs(P::ViewSightings),
-            Entry(A::ViewSighting),
-        ),
-        (
-            "GET",
-            "/v1/sightings/stream",
-            Needs(P::ViewSightings),
-            Entry(A::ViewSighting),
-        ),
-        (
-            "GET",
-            "/v1/sightings/{id}",
-            Needs(P::ViewSightings),
-            Entry(A::ViewSighting),
-        ),
-        (
-            "GET",
-            "/v1/sightings/{id}/crop.jpg",
-            Needs(P::ViewSightings),
-            Entry(A::ViewSighting),
-        ),
-        (
-            "GET",
-            "/v1/sightings/{id}/recording",
-            Needs(P::ViewSightings),
-            Quiet,
-        ),
-        (
-            "GET",
-            "/v1/sightings/{id}/clip.mp4",
-            Needs(P::Export),
-            Entry(A::Export),
-        ),
+        ("PUT", "/v1/cameras/{id}", Needs(P::ManageCameras), Entry(A::CameraChange)),
+        ("DELETE", "/v1/cameras/{id}", Needs(P::ManageCameras), Entry(A::CameraRemove)),
+        ("POST", "/v1/cameras/{id}/enable", Needs(P::ManageCameras), Entry(A::CameraChange)),
+        ("POST", "/v1/cameras/{id}/disable", Needs(P::ManageCameras), Entry(A::CameraChange)),
+        ("GET", "/v1/sightings", Needs(P::ViewSightings), Entry(A::ViewSighting)),
+        ("GET", "/v1/sightings/stream", Needs(P::ViewSightings), Entry(A::ViewSighting)),
+        ("GET", "/v1/sightings/{id}", Needs(P::ViewSightings), Entry(A::ViewSighting)),
+        ("GET", "/v1/sightings/{id}/crop.jpg", Needs(P::ViewSightings), Entry(A::ViewSighting)),
+        ("GET", "/v1/sightings/{id}/recording", Needs(P::ViewSightings), Quiet),
+        ("GET", "/v1/sightings/{id}/clip.mp4", Needs(P::Export), Entry(A::Export)),
         ("GET", "/v1/users", Needs(P::ManageUsers), Quiet),
-        (
-            "POST",
-            "/v1/users",
-            Needs(P::ManageUsers),
-            Entry(A::UserCreate),
-        ),
-        (
-            "POST",
-            "/v1/users/{id}/tokens",
-            Needs(P::ManageUsers),
-            Entry(A::UserChange),
-        ),
+        ("POST", "/v1/users", Needs(P::ManageUsers), Entry(A::UserCreate)),
+        ("POST", "/v1/users/{id}/tokens", Needs(P::ManageUsers), Entry(A::UserChange)),
         ("GET", "/v1/audit", Needs(P::ReadAudit), Quiet),
         ("GET", "/v1/audit/verify", Needs(P::ReadAudit), Quiet),
         ("GET", "/v1/cases", Needs(P::ManageCases), Quiet),
         ("POST", "/v1/cases", Needs(P::ManageCases), Quiet), // audited in the same transaction
-        (
-            "POST",
-            "/v1/cases/{reference}/close",
-            Needs(P::ManageCases),
-            Quiet,
-        ), // likewise
+        ("POST", "/v1/cases/{reference}/close", Needs(P::ManageCases), Quiet), // likewise
         ("POST", "/v1/search", Needs(P::Search), CaseBound(A::Search)),
         ("GET", "/v1/watchlists", Needs(P::ManageWatchlists), Quiet),
         // audited by the handlers, in the same transaction as the change:
