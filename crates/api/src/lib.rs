@@ -168,7 +168,10 @@ pub fn router(state: AppState) -> Router {
             get(watchlists::list_watchlists).post(watchlists::create_watchlist),
         )
         .route("/v1/watchlists/{id}/entries", post(watchlists::add_entry))
-        .route("/v1/watchlist-entries/{id}", delete(watchlists::remove_entry))
+        .route(
+            "/v1/watchlist-entries/{id}",
+            delete(watchlists::remove_entry),
+        )
         .route("/v1/alerts", get(watchlists::list_alerts))
         .route("/v1/alerts/stream", get(watchlists::alert_stream))
         .route("/v1/alerts/{id}", get(watchlists::show_alert))

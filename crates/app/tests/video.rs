@@ -155,6 +155,10 @@ name = "Composed LFW scene"
 url = "{}"
 analysis_fps = 6.0
 analysis_width = 640
+record = true
+
+[video]
+segment_seconds = 2
 "#,
             rtsp.url("lfw")
         ),
@@ -277,6 +281,44 @@ analysis_width = 640
         "{metrics}"
     );
     assert!(metrics.contains("vigil_sightings_total{camera=\"lfw\"}"));
+
+    // Each sighting links to its recording, and a clip around it can be exported.
+    let first_id = first_play[0]["id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let position = loop {
+        let response = client
+            .get(format!("{base}/v1/sightings/{first_id}/recording"))
+            .send()
+            .unwrap();
+        if response.status() == 200 {
+            break response.json::<serde_json::Value>().unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recording of sighting {first_id}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        position["path"].as_str().unwrap().starts_with("lfw/"),
+        "{position:#}"
+    );
+    assert!(position["offset_secs"].as_f64().unwrap() >= 0.0);
+    let clip = client
+        .get(format!(
+            "{base}/v1/sightings/{first_id}/clip.mp4?before_secs=1&after_secs=1"
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(clip.status(), 200);
+    let clip_path = directory.path().join("clip.mp4");
+    std::fs::write(&clip_path, clip.bytes().unwrap()).unwrap();
+    let probe = vigil_testbed::probe(clip_path.to_str().unwrap(), &[]).unwrap();
+    assert_eq!(
+        (probe.width, probe.height),
+        (1280, 720),
+        "recorded at source resolution"
+    );
 
     // Retrospective search with a photo the video does not show: only under an open case.
     let blair = lfw_video::enrolment_photos(&lfw, &scene, "Tony_Blair", 4).unwrap()[3].clone();

@@ -20,7 +20,8 @@ pub use records::{
 };
 pub use sqlite::{
     ActiveWatchEntry, AlertRecord, AlertReview, AlertState, Case, NewAlert, NewCase, NewWatchEntry,
-    ReviewDecision, SqliteStore, WatchEntry, Watchlist, CONFIRMATIONS_NEEDED, LATEST_SCHEMA_VERSION,
+    ReviewDecision, SqliteStore, WatchEntry, Watchlist, CONFIRMATIONS_NEEDED,
+    LATEST_SCHEMA_VERSION,
 };
 pub use video_store::{
     NewSegment, NewSighting, SegmentRecord, SightingCandidate, SightingEmbedding, SightingId,

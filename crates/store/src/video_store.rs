@@ -177,10 +177,8 @@ pub trait VideoStore: Send + Sync {
     fn forget_garbage(&self, paths: &[String]) -> Result<(), StoreError>;
 
     /// Watchlist entries that may match at `now_ms` (see `SqliteStore::active_watch_entries`).
-    fn active_watch_entries(
-        &self,
-        now_ms: i64,
-    ) -> Result<Vec<crate::ActiveWatchEntry>, StoreError>;
+    fn active_watch_entries(&self, now_ms: i64)
+        -> Result<Vec<crate::ActiveWatchEntry>, StoreError>;
     /// Stores a candidate alert.
     fn insert_alert(
         &self,

@@ -234,7 +234,11 @@ fn static_frames_do_not_age_tracks_but_detection_frames_do() {
             ended_after = Some(second);
         }
     }
-    assert_eq!(ended_after, Some(3), "ends at the third missed keep-alive (3 s > 2 s)");
+    assert_eq!(
+        ended_after,
+        Some(3),
+        "ends at the third missed keep-alive (3 s > 2 s)"
+    );
     assert_eq!(finished.len(), 1);
     assert_eq!(finished[0].end_reason, EndReason::Lost);
     assert!(tracker.active_tracks().is_empty());

@@ -202,7 +202,10 @@ pub async fn remove_entry(
             None,
             serde_json::json!({}),
         );
-        if let Some(subject) = store.remove_watch_entry(id, &audit, now_ms()).map_err(store_error)? {
+        if let Some(subject) = store
+            .remove_watch_entry(id, &audit, now_ms())
+            .map_err(store_error)?
+        {
             service.delete_subject(subject)?;
         }
         Ok(())
@@ -254,12 +257,17 @@ pub async fn list_alerts(
         Some("candidate") => Some(AlertState::Candidate),
         Some("confirmed") => Some(AlertState::Confirmed),
         Some("rejected") => Some(AlertState::Rejected),
-        Some(other) => return Err(ApiError::BadRequest(format!("unknown alert state {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown alert state {other:?}"
+            )))
+        }
     };
     let store = state.access().store.clone();
-    let alerts = tokio::task::spawn_blocking(move || store.alerts(wanted, query.limit.unwrap_or(100)))
-        .await?
-        .map_err(store_error)?;
+    let alerts =
+        tokio::task::spawn_blocking(move || store.alerts(wanted, query.limit.unwrap_or(100)))
+            .await?
+            .map_err(store_error)?;
     Ok(Json(alerts.into_iter().map(AlertView::of).collect()))
 }
 
@@ -305,7 +313,14 @@ pub async fn review_alert(
             None,
             serde_json::json!({ "decision": body.decision, "note": body.note }),
         );
-        store.review_alert(id, &principal.name, body.decision, body.note, &audit, now_ms())
+        store.review_alert(
+            id,
+            &principal.name,
+            body.decision,
+            body.note,
+            &audit,
+            now_ms(),
+        )
     })
     .await?
     .map_err(store_error)?;

@@ -7,11 +7,11 @@ mod video;
 mod watchlists;
 
 pub use cases::{Case, NewCase};
-pub use watchlists::{
-    ActiveWatchEntry, AlertRecord, AlertReview, AlertState, NewAlert, NewWatchEntry, ReviewDecision,
-    WatchEntry, Watchlist, CONFIRMATIONS_NEEDED,
-};
 pub use migrations::LATEST_SCHEMA_VERSION;
+pub use watchlists::{
+    ActiveWatchEntry, AlertRecord, AlertReview, AlertState, NewAlert, NewWatchEntry,
+    ReviewDecision, WatchEntry, Watchlist, CONFIRMATIONS_NEEDED,
+};
 
 use crate::error::StoreError;
 use crate::face_store::FaceStore;

@@ -139,7 +139,9 @@ fn audit_in(
 fn text(value: &str, what: &str) -> Result<String, StoreError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(StoreError::Invalid(format!("a watchlist entry needs its {what}")));
+        return Err(StoreError::Invalid(format!(
+            "a watchlist entry needs its {what}"
+        )));
     }
     Ok(value.to_string())
 }
@@ -323,7 +325,10 @@ impl SqliteStore {
             )
             .optional()?;
         if exists.is_none() {
-            return Err(StoreError::NotFound(format!("watchlist {}", entry.watchlist)));
+            return Err(StoreError::NotFound(format!(
+                "watchlist {}",
+                entry.watchlist
+            )));
         }
         Ok(())
     }
@@ -392,8 +397,9 @@ impl SqliteStore {
 
     pub fn watch_entries(&self, watchlist: i64) -> Result<Vec<WatchEntry>, StoreError> {
         let connection = self.connection.lock();
-        let sql =
-            format!("SELECT {ENTRY_COLUMNS} FROM watchlist_entries WHERE watchlist = ?1 ORDER BY id");
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM watchlist_entries WHERE watchlist = ?1 ORDER BY id"
+        );
         let mut statement = connection.prepare(&sql)?;
         let rows = statement.query_map([watchlist], entry_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -452,7 +458,11 @@ impl SqliteStore {
         load_alert(&self.connection.lock(), id)
     }
 
-    pub fn alerts(&self, state: Option<AlertState>, limit: u64) -> Result<Vec<AlertRecord>, StoreError> {
+    pub fn alerts(
+        &self,
+        state: Option<AlertState>,
+        limit: u64,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
         let connection = self.connection.lock();
         let ids: Vec<i64> = {
             let mut statement = connection.prepare(
@@ -463,10 +473,10 @@ impl SqliteStore {
                 AlertState::Confirmed => "confirmed",
                 AlertState::Rejected => "rejected",
             });
-            let rows = statement.query_map(
-                params![state_text, limit.clamp(1, 1000) as i64],
-                |r| r.get(0),
-            )?;
+            let rows = statement
+                .query_map(params![state_text, limit.clamp(1, 1000) as i64], |r| {
+                    r.get(0)
+                })?;
             rows.collect::<Result<_, _>>()?
         };
         let mut alerts = Vec::with_capacity(ids.len());
@@ -496,7 +506,9 @@ impl SqliteStore {
         let alert = load_alert(&transaction, id)?
             .ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
         if alert.state != AlertState::Candidate {
-            return Err(StoreError::Conflict(format!("alert {id} is already closed")));
+            return Err(StoreError::Conflict(format!(
+                "alert {id} is already closed"
+            )));
         }
         if alert.entry_created_by == reviewer {
             return Err(StoreError::Conflict(
