@@ -203,6 +203,23 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     }
     let access = state.access().clone();
+    // Read an upload whole before deciding: a refusal sent while the client is still sending
+    // makes many clients report a broken connection instead of the refusal. The body limit in
+    // front of this layer bounds what is read.
+    let request = if method == Method::POST || method == Method::PUT {
+        let (parts, body) = request.into_parts();
+        match to_bytes(body, state.max_upload_bytes()).await {
+            Ok(bytes) => Request::from_parts(parts, Body::from(bytes)),
+            Err(_) => {
+                return ApiError::PayloadTooLarge {
+                    limit_bytes: state.max_upload_bytes(),
+                }
+                .into_response()
+            }
+        }
+    } else {
+        request
+    };
     let Some(secret) = credential(request.headers()) else {
         return refusal(
             StatusCode::UNAUTHORIZED,
