@@ -108,6 +108,9 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ("GET", "/v1/alerts", Needs(P::ViewAlerts), Quiet),
         ("GET", "/v1/alerts/stream", Needs(P::ViewAlerts), Entry(A::ViewAlert)),
         ("GET", "/v1/alerts/{id}", Needs(P::ViewAlerts), Entry(A::ViewAlert)),
+        ("GET", "/v1/webhooks", Needs(P::ManageConfiguration), Quiet),
+        ("POST", "/v1/webhooks", Needs(P::ManageConfiguration), Quiet), // audited in its transaction
+        ("GET", "/v1/webhooks/{id}/deliveries", Needs(P::ManageConfiguration), Quiet),
     ]
 };
 

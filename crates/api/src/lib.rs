@@ -176,6 +176,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/alerts/stream", get(watchlists::alert_stream))
         .route("/v1/alerts/{id}", get(watchlists::show_alert))
         .route("/v1/alerts/{id}/review", post(watchlists::review_alert))
+        .route(
+            "/v1/webhooks",
+            get(watchlists::list_webhooks).post(watchlists::create_webhook),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries",
+            get(watchlists::webhook_deliveries),
+        )
         // Only matched routes pass the guard (it needs the route pattern); unmatched paths go
         // to the fallbacks below, which reveal nothing.
         .route_layer(axum::middleware::from_fn_with_state(

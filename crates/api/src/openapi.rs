@@ -65,6 +65,9 @@ use vigil_pipeline::{
         watchlists::show_alert,
         watchlists::review_alert,
         watchlists::alert_stream,
+        watchlists::create_webhook,
+        watchlists::list_webhooks,
+        watchlists::webhook_deliveries,
     ),
     components(schemas(
         Health,
@@ -103,6 +106,8 @@ use vigil_pipeline::{
         watchlists::NewWatchlistBody,
         watchlists::AlertView,
         watchlists::ReviewBody,
+        watchlists::NewWebhookBody,
+        watchlists::WebhookView,
         vigil_pipeline::video::SearchReport,
         vigil_pipeline::video::SearchHit,
     )),

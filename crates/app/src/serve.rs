@@ -69,6 +69,14 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         context.config.video.clone(),
     );
+    // Webhook deliveries queued with alerts are sent (signed, retried) by their own thread,
+    // on its own connection to the database.
+    let webhooks = vigil_notify::Dispatcher::open(
+        &context.database_path(),
+        vigil_notify::DispatcherOptions::default(),
+    )
+    .and_then(|dispatcher| dispatcher.spawn())
+    .context("starting the webhook dispatcher")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -91,6 +99,7 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     // Stop the ffmpeg processes and flush open tracks into sightings before exiting.
     cameras.shutdown();
     sighting_retention.stop();
+    drop(webhooks);
     // Publish the audit head on the way out, so a later truncation is detectable.
     if let Err(error) = store.with_connection(|connection| {
         vigil_audit::publish_head(connection, &context.audit_anchors_path())

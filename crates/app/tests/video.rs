@@ -379,6 +379,18 @@ segment_seconds = 2
     );
     assert!(top["false_match_rate"].as_f64().unwrap() <= 1e-5);
 
+    // Alerts go to a signed webhook as well as to the API.
+    let (hook_url, received) = webhook_receiver();
+    let hook: serde_json::Value = client
+        .post(format!("{base}/v1/webhooks"))
+        .json(&serde_json::json!({"url": hook_url, "event_kinds": ["alert.raised", "alert.reviewed"]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let hook_secret = hook["secret"].as_str().unwrap().to_string();
+    let hook_id = hook["id"].as_i64().unwrap();
+
     // A watchlist entry for Blair (from other photos), then a second camera on the same scene:
     // its Blair sighting raises a candidate alert, confirmed by two reviewers, not its creator.
     let list: serde_json::Value = client
@@ -471,6 +483,50 @@ segment_seconds = 2
         .json()
         .unwrap();
     assert_eq!(second["alert"]["state"], "confirmed", "{second:#}");
+
+    // The raising and both reviews reach the receiver, signed with the subscription's secret.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.lock().unwrap().len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "webhooks not delivered: {:?}",
+            received.lock().unwrap().len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let deliveries = received.lock().unwrap().clone();
+    let mut kinds = Vec::new();
+    for (head, body) in &deliveries {
+        let timestamp = header_value(head, "x-vigil-timestamp").unwrap();
+        let signature = header_value(head, "x-vigil-signature").unwrap();
+        assert!(vigil_notify::verify_signature(
+            &hook_secret,
+            timestamp,
+            body,
+            signature
+        ));
+        assert!(!vigil_notify::verify_signature(
+            "another secret",
+            timestamp,
+            body,
+            signature
+        ));
+        kinds.push(header_value(head, "x-vigil-event").unwrap().to_string());
+    }
+    assert!(kinds.contains(&"alert.raised".to_string()), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "alert.reviewed").count(),
+        2,
+        "{kinds:?}"
+    );
+    let log = get_json(&client, &format!("{base}/v1/webhooks/{hook_id}/deliveries"));
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] == "delivered" || d["state"] == "pending"),
+        "{log:#}"
+    );
     drop(rtsp);
 }
 
@@ -591,4 +647,65 @@ fn cameras_are_added_changed_and_removed_through_the_api_without_a_restart() {
 
 fn client_without_token() -> reqwest::blocking::Client {
     reqwest::blocking::Client::new()
+}
+
+/// Each received POST: its head and its body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A webhook receiver on 127.0.0.1: records each POST's headers and body, answers 200.
+fn webhook_receiver() -> (String, Received) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 8192];
+            // Read the head, then the body by Content-Length.
+            let (head, body_start) = loop {
+                let Ok(n) = stream.read(&mut buffer) else {
+                    break (String::new(), 0);
+                };
+                if n == 0 {
+                    break (String::new(), 0);
+                }
+                data.extend_from_slice(&buffer[..n]);
+                if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break (String::from_utf8_lossy(&data[..end]).to_string(), end + 4);
+                }
+            };
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            while data.len() < body_start + length {
+                let Ok(n) = stream.read(&mut buffer) else {
+                    break;
+                };
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buffer[..n]);
+            }
+            let body = data[body_start.min(data.len())..].to_vec();
+            store.lock().unwrap().push((head, body));
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, received)
+}
+
+fn header_value<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
 }

@@ -360,3 +360,137 @@ pub async fn alert_stream(
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewWebhookBody {
+    /// http(s) URL receiving signed POSTs.
+    pub url: String,
+    /// Event kinds to deliver (`alert.raised`, `alert.reviewed`); empty = all.
+    #[serde(default)]
+    pub event_kinds: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A subscription as listed: the signing secret is shown only when created.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: i64,
+    pub url: String,
+    pub event_kinds: Vec<String>,
+    pub enabled: bool,
+    pub description: String,
+    pub created_at_ms: i64,
+    /// Only in the reply to the creation: the HMAC key receivers verify `X-Vigil-Signature`
+    /// with (`sha256=hex(HMAC-SHA256(secret, timestamp + "." + body))`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl WebhookView {
+    fn of(subscription: vigil_notify::Subscription, with_secret: bool) -> Self {
+        Self {
+            id: subscription.id.0,
+            url: subscription.url,
+            event_kinds: subscription.event_kinds,
+            enabled: subscription.enabled,
+            description: subscription.description,
+            created_at_ms: subscription.created_at_ms,
+            secret: with_secret.then_some(subscription.secret),
+        }
+    }
+}
+
+/// Subscribes a URL to alert events, delivered signed and retried with backoff.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "watchlists", request_body = NewWebhookBody,
+    responses((status = 201, description = "Subscribed; the reply holds the signing secret once", body = WebhookView), (status = 400, description = "invalid", body = ErrorBody)))]
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: Result<Json<NewWebhookBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(body) = body?;
+    let store = state.access().store.clone();
+    let secret = vigil_notify::generate_secret()
+        .map_err(|e| ApiError::Task(format!("no randomness for the webhook secret: {e}")))?;
+    let created = tokio::task::spawn_blocking(move || {
+        let audit = entry_for(
+            &principal,
+            AuditAction::ConfigChange,
+            ("webhook", body.url.clone()),
+            None,
+            serde_json::json!({ "event_kinds": body.event_kinds }),
+        );
+        store.create_webhook(
+            &vigil_notify::NewSubscription {
+                url: body.url,
+                secret,
+                event_kinds: body.event_kinds,
+                enabled: true,
+                description: body.description,
+            },
+            &audit,
+            now_ms(),
+        )
+    })
+    .await?
+    .map_err(store_error)?;
+    Ok((StatusCode::CREATED, Json(WebhookView::of(created, true))))
+}
+
+/// Lists webhook subscriptions (without their secrets).
+#[utoipa::path(get, path = "/v1/webhooks", tag = "watchlists", responses((status = 200, description = "Subscriptions", body = Vec<WebhookView>)))]
+pub async fn list_webhooks(State(state): State<AppState>) -> Result<Json<Vec<WebhookView>>, ApiError> {
+    let store = state.access().store.clone();
+    let hooks = tokio::task::spawn_blocking(move || store.webhooks())
+        .await?
+        .map_err(store_error)?;
+    Ok(Json(hooks.into_iter().map(|h| WebhookView::of(h, false)).collect()))
+}
+
+/// One delivery of the log.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: i64,
+    pub event_kind: String,
+    /// pending, delivered or failed
+    pub state: String,
+    pub attempts: u32,
+    pub created_at_ms: i64,
+    pub next_attempt_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// The delivery log of a subscription: state, attempts, last error, newest first.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "watchlists", params(("id" = i64, Path, description = "Subscription id")),
+    responses((status = 200, description = "Deliveries", body = Vec<DeliveryView>)))]
+pub async fn webhook_deliveries(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<DeliveryView>>, ApiError> {
+    let store = state.access().store.clone();
+    let deliveries = tokio::task::spawn_blocking(move || store.webhook_deliveries(Some(id), 200))
+        .await?
+        .map_err(store_error)?;
+    Ok(Json(
+        deliveries
+            .into_iter()
+            .map(|d| DeliveryView {
+                id: d.id.0,
+                event_kind: d.event_kind,
+                state: match d.state {
+                    vigil_notify::DeliveryState::Pending => "pending",
+                    vigil_notify::DeliveryState::Delivered => "delivered",
+                    vigil_notify::DeliveryState::Failed => "failed",
+                }
+                .to_string(),
+                attempts: d.attempts,
+                created_at_ms: d.created_at_ms,
+                next_attempt_at_ms: d.next_attempt_at_ms,
+                finished_at_ms: d.finished_at_ms,
+                last_error: d.last_error,
+            })
+            .collect(),
+    ))
+}

@@ -53,10 +53,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "watchlists_alerts",
         sql: include_str!("../../migrations/0007_watchlists_alerts.sql"),
     },
+    Migration {
+        version: 8,
+        name: "webhooks",
+        sql: vigil_notify::SCHEMA_SQL,
+    },
 ];
 
 /// The schema version this build writes.
-pub const LATEST_SCHEMA_VERSION: u32 = 7;
+pub const LATEST_SCHEMA_VERSION: u32 = 8;
 
 pub(crate) fn schema_version(connection: &Connection) -> Result<u32, StoreError> {
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;

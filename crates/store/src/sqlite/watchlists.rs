@@ -136,6 +136,20 @@ fn audit_in(
         .map_err(|e| StoreError::Database(format!("audit log: {e}")))
 }
 
+/// Queues webhook deliveries of an alert event in the caller's transaction, so the alert and
+/// its notification commit together (docs/design/010).
+fn notify_in(
+    connection: &rusqlite::Connection,
+    kind: &str,
+    alert: &AlertRecord,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let payload = serde_json::json!({ "event": kind, "alert": alert }).to_string();
+    vigil_notify::enqueue(connection, kind, &payload, now_ms)
+        .map(|_| ())
+        .map_err(|e| StoreError::Database(format!("webhook outbox: {e}")))
+}
+
 fn text(value: &str, what: &str) -> Result<String, StoreError> {
     let value = value.trim();
     if value.is_empty() {
@@ -429,8 +443,11 @@ impl SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Stores a candidate alert and, in the same transaction, queues an `alert.raised` webhook
+    /// delivery per matching subscription.
     pub fn insert_alert(&self, alert: &NewAlert, now_ms: i64) -> Result<AlertRecord, StoreError> {
-        let connection = self.connection.lock();
+        let mut connection = self.connection.lock();
+        let connection = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         connection.execute(
             "INSERT INTO alerts (sighting, watchlist_entry, subject, best_template, score,
                 false_match_rate, extrapolated, expected_false_candidates, gallery_templates,
@@ -450,8 +467,11 @@ impl SqliteStore {
             ],
         )?;
         let id = connection.last_insert_rowid();
-        load_alert(&connection, id)?
-            .ok_or_else(|| StoreError::Database(format!("alert {id} vanished")))
+        let stored = load_alert(&connection, id)?
+            .ok_or_else(|| StoreError::Database(format!("alert {id} vanished")))?;
+        notify_in(&connection, "alert.raised", &stored, now_ms)?;
+        connection.commit()?;
+        Ok(stored)
     }
 
     pub fn alert(&self, id: i64) -> Result<Option<AlertRecord>, StoreError> {
@@ -548,7 +568,45 @@ impl SqliteStore {
         audit_in(&transaction, audit, now_ms)?;
         let updated = load_alert(&transaction, id)?
             .ok_or_else(|| StoreError::Database(format!("alert {id} vanished")))?;
+        notify_in(&transaction, "alert.reviewed", &updated, now_ms)?;
         transaction.commit()?;
         Ok(updated)
+    }
+}
+
+impl SqliteStore {
+    /// Adds a webhook subscription, with its audit entry, in one transaction.
+    pub fn create_webhook(
+        &self,
+        subscription: &vigil_notify::NewSubscription,
+        audit: &NewAuditEntry,
+        now_ms: i64,
+    ) -> Result<vigil_notify::Subscription, StoreError> {
+        let mut connection = self.connection.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let created = vigil_notify::create_subscription(&transaction, subscription, now_ms)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        audit_in(&transaction, audit, now_ms)?;
+        transaction.commit()?;
+        Ok(created)
+    }
+
+    pub fn webhooks(&self) -> Result<Vec<vigil_notify::Subscription>, StoreError> {
+        vigil_notify::subscriptions(&self.connection.lock())
+            .map_err(|e| StoreError::Database(e.to_string()))
+    }
+
+    /// The latest deliveries (of one subscription, or all), newest first.
+    pub fn webhook_deliveries(
+        &self,
+        subscription: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<vigil_notify::Delivery>, StoreError> {
+        vigil_notify::recent_deliveries(
+            &self.connection.lock(),
+            subscription.map(vigil_notify::SubscriptionId),
+            limit,
+        )
+        .map_err(|e| StoreError::Database(e.to_string()))
     }
 }
