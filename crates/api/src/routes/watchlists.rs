@@ -440,12 +440,19 @@ pub async fn create_webhook(
 
 /// Lists webhook subscriptions (without their secrets).
 #[utoipa::path(get, path = "/v1/webhooks", tag = "watchlists", responses((status = 200, description = "Subscriptions", body = Vec<WebhookView>)))]
-pub async fn list_webhooks(State(state): State<AppState>) -> Result<Json<Vec<WebhookView>>, ApiError> {
+pub async fn list_webhooks(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<WebhookView>>, ApiError> {
     let store = state.access().store.clone();
     let hooks = tokio::task::spawn_blocking(move || store.webhooks())
         .await?
         .map_err(store_error)?;
-    Ok(Json(hooks.into_iter().map(|h| WebhookView::of(h, false)).collect()))
+    Ok(Json(
+        hooks
+            .into_iter()
+            .map(|h| WebhookView::of(h, false))
+            .collect(),
+    ))
 }
 
 /// One delivery of the log.
