@@ -1,5 +1,6 @@
 //! Cases, and the retrospective search that must name one.
 
+use super::{audit_entry, now_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, UploadForm};
 use crate::AppState;
@@ -9,43 +10,11 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
-use vigil_audit::{Actor, AuditAction, NewAuditEntry, Outcome, Target};
+use vigil_audit::AuditAction;
 use vigil_auth::Principal;
 use vigil_base::CameraId;
 use vigil_pipeline::video::{SearchFilter, SearchReport};
 use vigil_store::{Case, NewCase};
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn case_entry(
-    principal: &Principal,
-    action: AuditAction,
-    reference: &str,
-    reason: &str,
-    request: serde_json::Value,
-) -> NewAuditEntry {
-    NewAuditEntry {
-        actor: Actor {
-            user_id: Some(principal.user_id.0.to_string()),
-            user_name: principal.name.clone(),
-        },
-        action,
-        target: Target {
-            kind: "case".into(),
-            id: reference.to_string(),
-        },
-        case_ref: Some(reference.to_string()),
-        reason: reason.to_string(),
-        request,
-        probe_image: None,
-        outcome: Outcome::success(""),
-    }
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewCaseBody {
@@ -79,10 +48,11 @@ pub async fn open_case(
     let Json(body) = body?;
     let store = state.access().store.clone();
     let case = tokio::task::spawn_blocking(move || {
-        let entry = case_entry(
+        let entry = audit_entry(
             &principal,
             AuditAction::CaseOpen,
-            &body.reference,
+            ("case", body.reference.clone()),
+            Some(body.reference.clone()),
             &body.purpose,
             serde_json::json!({
                 "legal_basis": body.legal_basis,
@@ -135,10 +105,11 @@ pub async fn close_case(
     let store = state.access().store.clone();
     Ok(Json(
         tokio::task::spawn_blocking(move || {
-            let entry = case_entry(
+            let entry = audit_entry(
                 &principal,
                 AuditAction::CaseClose,
-                &reference,
+                ("case", reference.clone()),
+                Some(reference.clone()),
                 "closed",
                 serde_json::json!({}),
             );

@@ -23,3 +23,38 @@ where
     let service = state.service().clone();
     Ok(tokio::task::spawn_blocking(move || work(&service)).await??)
 }
+
+/// Wall-clock now, unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The audit entry of a change that a handler writes in the same transaction as the change.
+pub(crate) fn audit_entry(
+    principal: &vigil_auth::Principal,
+    action: vigil_audit::AuditAction,
+    target: (&str, String),
+    case_ref: Option<String>,
+    reason: &str,
+    request: serde_json::Value,
+) -> vigil_audit::NewAuditEntry {
+    vigil_audit::NewAuditEntry {
+        actor: vigil_audit::Actor {
+            user_id: Some(principal.user_id.0.to_string()),
+            user_name: principal.name.clone(),
+        },
+        action,
+        target: vigil_audit::Target {
+            kind: target.0.to_string(),
+            id: target.1,
+        },
+        case_ref,
+        reason: reason.to_string(),
+        request,
+        probe_image: None,
+        outcome: vigil_audit::Outcome::success(""),
+    }
+}

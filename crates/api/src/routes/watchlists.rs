@@ -1,5 +1,6 @@
 //! Watchlists, their entries, alerts and their review.
 
+use super::{audit_entry, now_ms};
 use crate::access::CASE_HEADER;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, UploadForm};
@@ -15,42 +16,10 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
-use vigil_audit::{Actor, AuditAction, NewAuditEntry, Outcome, Target};
+use vigil_audit::AuditAction;
 use vigil_auth::Principal;
 use vigil_base::SubjectId;
 use vigil_store::{AlertRecord, AlertState, NewWatchEntry, ReviewDecision, SubjectRef};
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn entry_for(
-    principal: &Principal,
-    action: AuditAction,
-    target: (&str, String),
-    case_ref: Option<String>,
-    request: serde_json::Value,
-) -> NewAuditEntry {
-    NewAuditEntry {
-        actor: Actor {
-            user_id: Some(principal.user_id.0.to_string()),
-            user_name: principal.name.clone(),
-        },
-        action,
-        target: Target {
-            kind: target.0.to_string(),
-            id: target.1,
-        },
-        case_ref,
-        reason: String::new(),
-        request,
-        probe_image: None,
-        outcome: Outcome::success(""),
-    }
-}
 
 fn store_error(error: vigil_store::StoreError) -> ApiError {
     ApiError::Service(error.into())
@@ -75,11 +44,12 @@ pub async fn create_watchlist(
     let Json(body) = body?;
     let store = state.access().store.clone();
     let list = tokio::task::spawn_blocking(move || {
-        let audit = entry_for(
+        let audit = audit_entry(
             &principal,
             AuditAction::WatchlistAdd,
             ("watchlist", body.name.clone()),
             None,
+            "",
             serde_json::json!({ "false_match_rate": body.false_match_rate }),
         );
         store.create_watchlist(
@@ -157,11 +127,12 @@ pub async fn add_entry(
         let subject_name = format!("watchlist {list}: {name} ({case_ref})");
         let report = service.enroll(SubjectRef::ByName(subject_name), None, &images)?;
         draft.subject = SubjectId(report.subject.id);
-        let audit = entry_for(
+        let audit = audit_entry(
             &principal,
             AuditAction::WatchlistAdd,
             ("watchlist_entry", format!("{list}")),
             Some(case_ref),
+            "",
             serde_json::json!({
                 "name": name,
                 "legal_basis": draft.legal_basis,
@@ -195,11 +166,12 @@ pub async fn remove_entry(
     let store = state.access().store.clone();
     let service = state.service().clone();
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let audit = entry_for(
+        let audit = audit_entry(
             &principal,
             AuditAction::WatchlistRemove,
             ("watchlist_entry", id.to_string()),
             None,
+            "",
             serde_json::json!({}),
         );
         if let Some(subject) = store
@@ -306,11 +278,12 @@ pub async fn review_alert(
     let Json(body) = body?;
     let store = state.access().store.clone();
     let alert = tokio::task::spawn_blocking(move || {
-        let audit = entry_for(
+        let audit = audit_entry(
             &principal,
             AuditAction::ReviewAlert,
             ("alert", id.to_string()),
             None,
+            "",
             serde_json::json!({ "decision": body.decision, "note": body.note }),
         );
         store.review_alert(
@@ -414,11 +387,12 @@ pub async fn create_webhook(
     let secret = vigil_notify::generate_secret()
         .map_err(|e| ApiError::Task(format!("no randomness for the webhook secret: {e}")))?;
     let created = tokio::task::spawn_blocking(move || {
-        let audit = entry_for(
+        let audit = audit_entry(
             &principal,
             AuditAction::ConfigChange,
             ("webhook", body.url.clone()),
             None,
+            "",
             serde_json::json!({ "event_kinds": body.event_kinds }),
         );
         store.create_webhook(
