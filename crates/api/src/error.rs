@@ -205,6 +205,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Store errors mean what they mean for the service (not found, conflict, invalid, internal).
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::Service(error.into())
+    }
+}
+
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         ApiError::BadRequest(rejection.body_text())

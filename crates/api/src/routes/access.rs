@@ -105,9 +105,7 @@ pub async fn login(
         },
     };
     let store = state.access().store.clone();
-    tokio::task::spawn_blocking(move || store.audit(&entry))
-        .await?
-        .map_err(|e| ApiError::Service(e.into()))?;
+    tokio::task::spawn_blocking(move || store.audit(&entry)).await??;
     let session = result?;
     let cookie = format!(
         "{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/",

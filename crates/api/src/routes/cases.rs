@@ -73,8 +73,7 @@ pub async fn open_case(
             now_ms(),
         )
     })
-    .await?
-    .map_err(|e| ApiError::Service(e.into()))?;
+    .await??;
     Ok((StatusCode::CREATED, Json(case)))
 }
 
@@ -83,9 +82,7 @@ pub async fn open_case(
 pub async fn list_cases(State(state): State<AppState>) -> Result<Json<Vec<Case>>, ApiError> {
     let store = state.access().store.clone();
     Ok(Json(
-        tokio::task::spawn_blocking(move || store.cases())
-            .await?
-            .map_err(|e| ApiError::Service(e.into()))?,
+        tokio::task::spawn_blocking(move || store.cases()).await??,
     ))
 }
 
@@ -115,8 +112,7 @@ pub async fn close_case(
             );
             store.close_case(&reference, &entry, now_ms())
         })
-        .await?
-        .map_err(|e| ApiError::Service(e.into()))?,
+        .await??,
     ))
 }
 

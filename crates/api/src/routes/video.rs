@@ -317,8 +317,7 @@ pub async fn sighting_crop(
         video
             .analysis
             .store()
-            .sighting_crop(SightingId(id))
-            .map_err(|e| ApiError::Service(e.into()))?
+            .sighting_crop(SightingId(id))?
             .ok_or_else(|| ApiError::NotFound(format!("sighting {id}")))
     })
     .await?;
@@ -342,9 +341,11 @@ pub async fn sighting_recording(
         blocking(move || {
             let store = video.analysis.store();
             let sighting = sighting_view(store.as_ref(), SightingId(id))?;
-            let segments = store
-                .segments_between(&sighting.camera, sighting.best_at_ms, sighting.best_at_ms)
-                .map_err(|e| ApiError::Service(e.into()))?;
+            let segments = store.segments_between(
+                &sighting.camera,
+                sighting.best_at_ms,
+                sighting.best_at_ms,
+            )?;
             position_of(&segments, sighting.best_at_ms)
                 .ok_or_else(|| ApiError::NotFound(format!("recording of sighting {id}")))
         })
@@ -391,9 +392,7 @@ pub async fn sighting_clip(
         let sighting = sighting_view(store.as_ref(), SightingId(id))?;
         let from = sighting.started_at_ms - before;
         let to = sighting.ended_at_ms + after;
-        let segments = store
-            .segments_between(&sighting.camera, from, to)
-            .map_err(|e| ApiError::Service(e.into()))?;
+        let segments = store.segments_between(&sighting.camera, from, to)?;
         if segments.is_empty() {
             return Err(ApiError::NotFound(format!("recording of sighting {id}")));
         }

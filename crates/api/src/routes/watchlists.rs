@@ -21,10 +21,6 @@ use vigil_auth::Principal;
 use vigil_base::SubjectId;
 use vigil_store::{AlertRecord, AlertState, NewWatchEntry, ReviewDecision, SubjectRef};
 
-fn store_error(error: vigil_store::StoreError) -> ApiError {
-    ApiError::Service(error.into())
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewWatchlistBody {
     pub name: String,
@@ -61,8 +57,7 @@ pub async fn create_watchlist(
             now_ms(),
         )
     })
-    .await?
-    .map_err(store_error)?;
+    .await??;
     Ok((StatusCode::CREATED, Json(list)))
 }
 
@@ -73,9 +68,7 @@ pub async fn list_watchlists(
 ) -> Result<Json<Vec<vigil_store::Watchlist>>, ApiError> {
     let store = state.access().store.clone();
     Ok(Json(
-        tokio::task::spawn_blocking(move || store.watchlists())
-            .await?
-            .map_err(store_error)?,
+        tokio::task::spawn_blocking(move || store.watchlists()).await??,
     ))
 }
 
@@ -123,7 +116,7 @@ pub async fn add_entry(
             created_by: principal.name.clone(),
         };
         // Everything is checked before the photos are enrolled.
-        store.check_watch_entry(&draft, now).map_err(store_error)?;
+        store.check_watch_entry(&draft, now)?;
         let subject_name = format!("watchlist {list}: {name} ({case_ref})");
         let report = service.enroll(SubjectRef::ByName(subject_name), None, &images)?;
         draft.subject = SubjectId(report.subject.id);
@@ -146,7 +139,7 @@ pub async fn add_entry(
             Err(error) => {
                 // Undo the enrolment: no subject may sit in the gallery without its entry.
                 let _ = service.delete_subject(draft.subject);
-                Err(store_error(error))
+                Err(error.into())
             }
         }
     })
@@ -174,10 +167,7 @@ pub async fn remove_entry(
             "",
             serde_json::json!({}),
         );
-        if let Some(subject) = store
-            .remove_watch_entry(id, &audit, now_ms())
-            .map_err(store_error)?
-        {
+        if let Some(subject) = store.remove_watch_entry(id, &audit, now_ms())? {
             service.delete_subject(subject)?;
         }
         Ok(())
@@ -238,8 +228,7 @@ pub async fn list_alerts(
     let store = state.access().store.clone();
     let alerts =
         tokio::task::spawn_blocking(move || store.alerts(wanted, query.limit.unwrap_or(100)))
-            .await?
-            .map_err(store_error)?;
+            .await??;
     Ok(Json(alerts.into_iter().map(AlertView::of).collect()))
 }
 
@@ -251,8 +240,7 @@ pub async fn show_alert(
 ) -> Result<Json<AlertView>, ApiError> {
     let store = state.access().store.clone();
     let alert = tokio::task::spawn_blocking(move || store.alert(id))
-        .await?
-        .map_err(store_error)?
+        .await??
         .ok_or_else(|| ApiError::NotFound(format!("alert {id}")))?;
     Ok(Json(AlertView::of(alert)))
 }
@@ -295,8 +283,7 @@ pub async fn review_alert(
             now_ms(),
         )
     })
-    .await?
-    .map_err(store_error)?;
+    .await??;
     if let Some(video) = state.video() {
         video.analysis.publish_alert(alert.clone());
     }
@@ -407,8 +394,7 @@ pub async fn create_webhook(
             now_ms(),
         )
     })
-    .await?
-    .map_err(store_error)?;
+    .await??;
     Ok((StatusCode::CREATED, Json(WebhookView::of(created, true))))
 }
 
@@ -418,9 +404,7 @@ pub async fn list_webhooks(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<WebhookView>>, ApiError> {
     let store = state.access().store.clone();
-    let hooks = tokio::task::spawn_blocking(move || store.webhooks())
-        .await?
-        .map_err(store_error)?;
+    let hooks = tokio::task::spawn_blocking(move || store.webhooks()).await??;
     Ok(Json(
         hooks
             .into_iter()
@@ -451,9 +435,8 @@ pub async fn webhook_deliveries(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<DeliveryView>>, ApiError> {
     let store = state.access().store.clone();
-    let deliveries = tokio::task::spawn_blocking(move || store.webhook_deliveries(Some(id), 200))
-        .await?
-        .map_err(store_error)?;
+    let deliveries =
+        tokio::task::spawn_blocking(move || store.webhook_deliveries(Some(id), 200)).await??;
     Ok(Json(
         deliveries
             .into_iter()
