@@ -50,8 +50,19 @@ pub enum Auditing {
     /// probe) is hashed and kept with the entry.
     CaseBound(AuditAction),
     /// The call needs an open case the caller belongs to; the handler writes its audit entry
-    /// in the same transaction as its change.
-    CaseChecked,
+    /// in the same transaction as its change. The action names a refused call in the log.
+    CaseChecked(AuditAction),
+    /// As `Entry`, and the call needs a reason (`X-Vigil-Reason`) but no case; the request
+    /// body (a photo) is kept with the entry. For subject access reports.
+    ReasonBound(AuditAction),
+}
+
+/// What a handler found, for the audit entry of its call: the subjects and sightings a search
+/// returned, so a subject access report can list the searches that concerned a person.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AuditFindings {
+    pub subjects: Vec<i64>,
+    pub sightings: Vec<i64>,
 }
 
 /// Method, route pattern, requirement, auditing. Every routed endpoint except `/healthz` and
@@ -59,7 +70,7 @@ pub enum Auditing {
 #[rustfmt::skip]
 pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
     use AuditAction as A;
-    use Auditing::{CaseBound, CaseChecked, Entry, None as Quiet};
+    use Auditing::{CaseBound, CaseChecked, Entry, None as Quiet, ReasonBound};
     use Permission as P;
     use Requirement::{Authenticated as Any, Permission as Needs};
     &[
@@ -102,7 +113,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ("GET", "/v1/watchlists", Needs(P::ManageWatchlists), Quiet),
         // audited by the handlers, in the same transaction as the change:
         ("POST", "/v1/watchlists", Needs(P::ManageWatchlists), Quiet),
-        ("POST", "/v1/watchlists/{id}/entries", Needs(P::ManageWatchlists), CaseChecked),
+        ("POST", "/v1/watchlists/{id}/entries", Needs(P::ManageWatchlists), CaseChecked(A::WatchlistAdd)),
         ("DELETE", "/v1/watchlist-entries/{id}", Needs(P::ManageWatchlists), Quiet),
         ("POST", "/v1/alerts/{id}/review", Needs(P::ReviewAlerts), Quiet),
         ("GET", "/v1/alerts", Needs(P::ViewAlerts), Quiet),
@@ -111,6 +122,12 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ("GET", "/v1/webhooks", Needs(P::ManageConfiguration), Quiet),
         ("POST", "/v1/webhooks", Needs(P::ManageConfiguration), Quiet), // audited in its transaction
         ("GET", "/v1/webhooks/{id}/deliveries", Needs(P::ManageConfiguration), Quiet),
+        ("POST", "/v1/subject-access-reports", Needs(P::SubjectAccessReport), ReasonBound(A::AccessReport)),
+        ("GET", "/v1/misuse/alerts", Needs(P::ViewMisuseAlerts), Quiet),
+        ("GET", "/v1/misuse/activity", Needs(P::ViewMisuseAlerts), Quiet),
+        ("POST", "/v1/misuse/scan", Needs(P::ViewMisuseAlerts), Quiet),
+        // audited in the same transaction as the acknowledgement:
+        ("POST", "/v1/misuse/alerts/{id}/acknowledge", Needs(P::ViewMisuseAlerts), Quiet),
     ]
 };
 
@@ -278,14 +295,34 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             return next.run(request).await;
         }
         Auditing::Entry(action) => action,
-        Auditing::CaseBound(_) | Auditing::CaseChecked => {
-            let has_reason = reason.is_some() || matches!(auditing, Auditing::CaseChecked);
-            let (Some(reference), true) = (&case_ref, has_reason) else {
+        Auditing::ReasonBound(action) => {
+            if reason.is_none() {
                 return refusal(
                     StatusCode::BAD_REQUEST,
-                    "case_required",
-                    "a search names its case (X-Vigil-Case) and reason (X-Vigil-Reason)",
+                    "reason_required",
+                    "say why in X-Vigil-Reason (e.g. the request's reference)",
                 );
+            }
+            action
+        }
+        Auditing::CaseBound(action) | Auditing::CaseChecked(action) => {
+            let refused = CaseRefusal {
+                access: &access,
+                principal: &principal,
+                action,
+                route: &route,
+                case_ref: case_ref.clone(),
+                reason: reason.clone(),
+            };
+            let has_reason = reason.is_some() || matches!(auditing, Auditing::CaseChecked(_));
+            let (Some(reference), true) = (&case_ref, has_reason) else {
+                return refused
+                    .answer(
+                        StatusCode::BAD_REQUEST,
+                        "case_required",
+                        "a search names its case (X-Vigil-Case) and reason (X-Vigil-Reason)",
+                    )
+                    .await;
             };
             // The case bounds who may search under it, and until when.
             let store = access.store.clone();
@@ -307,19 +344,25 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             match case {
                 Some(case) if case.is_open(now) => {
                     if !case.admits(&principal.name) {
-                        return refusal(
-                            StatusCode::FORBIDDEN,
-                            "not_in_case",
-                            &format!("you are neither the owner nor a member of case {reference}"),
-                        );
+                        return refused
+                            .answer(
+                                StatusCode::FORBIDDEN,
+                                "not_in_case",
+                                &format!(
+                                    "you are neither the owner nor a member of case {reference}"
+                                ),
+                            )
+                            .await;
                     }
                 }
                 _ => {
-                    return refusal(
-                        StatusCode::FORBIDDEN,
-                        "case_not_open",
-                        &format!("case {reference} does not exist, is closed or has expired"),
-                    )
+                    return refused
+                        .answer(
+                            StatusCode::FORBIDDEN,
+                            "case_not_open",
+                            &format!("case {reference} does not exist, is closed or has expired"),
+                        )
+                        .await
                 }
             }
             match auditing {
@@ -332,11 +375,18 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             }
         }
     };
+    let content_type = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let target_id = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
     // A search's probe is kept with its audit entry: buffer the body (already bounded by the
     // upload limit in front of this layer) and hand the same bytes on.
-    let (request, probe) = if matches!(auditing, Auditing::CaseBound(_)) {
+    let keeps_probe = matches!(auditing, Auditing::CaseBound(_) | Auditing::ReasonBound(_));
+    let (request, probe) = if keeps_probe {
         let (parts, body) = request.into_parts();
         match to_bytes(body, state.max_upload_bytes()).await {
             Ok(bytes) => {
@@ -352,6 +402,12 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         }
     } else {
         (request, None)
+    };
+    // The probe kept is the photo itself (the first file part of a multipart upload), so it
+    // can be looked at and compared later; a report asked for by subject id has none.
+    let probe = match probe {
+        Some(body) => first_file_part(&content_type, body).await,
+        None => None,
     };
     let actor = Actor {
         user_id: Some(principal.user_id.0.to_string()),
@@ -375,6 +431,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     });
     if !query.is_empty() {
         summary["query"] = serde_json::Value::String(query);
+    }
+    if let Some(findings) = response.extensions().get::<AuditFindings>() {
+        summary["findings"] = serde_json::json!(findings);
     }
     if let Some(probe) = &probe {
         summary["probe_sha256"] = serde_json::Value::String(hex::encode(Sha256::digest(probe)));
@@ -420,4 +479,71 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             )
         }
     }
+}
+
+/// A case-bound call refused before it ran: still written to the log (who tried what, under
+/// which case), since attempts outside one's cases are what misuse detection looks for.
+struct CaseRefusal<'a> {
+    access: &'a Access,
+    principal: &'a Principal,
+    action: AuditAction,
+    route: &'a str,
+    case_ref: Option<String>,
+    reason: Option<String>,
+}
+
+impl CaseRefusal<'_> {
+    async fn answer(self, status: StatusCode, code: &str, message: &str) -> Response {
+        let entry = NewAuditEntry {
+            actor: Actor {
+                user_id: Some(self.principal.user_id.0.to_string()),
+                user_name: self.principal.name.clone(),
+            },
+            action: self.action,
+            target: Target {
+                kind: "case".into(),
+                id: self.case_ref.clone().unwrap_or_default(),
+            },
+            case_ref: self.case_ref,
+            reason: self.reason.unwrap_or_default(),
+            request: serde_json::json!({ "route": self.route, "status": status.as_u16() }),
+            probe_image: None,
+            outcome: Outcome::refused(code),
+        };
+        let store = self.access.store.clone();
+        match tokio::task::spawn_blocking(move || store.audit(&entry)).await {
+            Ok(Ok(_)) => refusal(status, code, message),
+            _ => {
+                tracing::error!("cannot write the audit entry of a refused call");
+                refusal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal server error",
+                )
+            }
+        }
+    }
+}
+
+/// The first file part of a multipart body, or the body itself when it is not multipart; `None`
+/// when there is nothing to keep.
+async fn first_file_part(content_type: &str, body: Vec<u8>) -> Option<Vec<u8>> {
+    let Ok(boundary) = multer::parse_boundary(content_type) else {
+        return (!body.is_empty()).then_some(body);
+    };
+    let stream = futures_util::stream::once(async move {
+        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(body))
+    });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.file_name().is_some() {
+            return field
+                .bytes()
+                .await
+                .ok()
+                .filter(|bytes| !bytes.is_empty())
+                .map(|bytes| bytes.to_vec());
+        }
+    }
+    None
 }

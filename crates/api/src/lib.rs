@@ -21,12 +21,14 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use limit::{refuse_oversized_bodies, UploadLimit};
 use metrics_exporter_prometheus::PrometheusHandle;
-use routes::{access as access_routes, cases, faces, subjects, system, video, watchlists};
+use routes::{
+    access as access_routes, cases, faces, misuse, reports, subjects, system, video, watchlists,
+};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
-use vigil_base::config::ServerConfig;
+use vigil_base::config::{MisuseConfig, ServerConfig};
 use vigil_ingest::CameraManager;
 use vigil_pipeline::video::VideoAnalysis;
 use vigil_pipeline::FaceService;
@@ -40,6 +42,7 @@ pub struct AppState {
     video: Option<VideoState>,
     access: access::Access,
     audit_anchors: Option<PathBuf>,
+    misuse_policy: Arc<MisuseConfig>,
 }
 
 /// The live-video side, present when the server runs cameras.
@@ -62,7 +65,18 @@ impl AppState {
             video: None,
             access,
             audit_anchors: None,
+            misuse_policy: Arc::new(MisuseConfig::default()),
         }
+    }
+
+    /// The rules misuse detection applies (`[misuse]` in the configuration).
+    pub fn with_misuse_policy(mut self, policy: MisuseConfig) -> Self {
+        self.misuse_policy = Arc::new(policy);
+        self
+    }
+
+    pub fn misuse_policy(&self) -> &MisuseConfig {
+        &self.misuse_policy
     }
 
     /// The file of published audit heads that `GET /v1/audit/verify` checks the chain against.
@@ -184,6 +198,17 @@ pub fn router(state: AppState) -> Router {
             "/v1/webhooks/{id}/deliveries",
             get(watchlists::webhook_deliveries),
         )
+        .route("/v1/misuse/alerts", get(misuse::list_alerts))
+        .route(
+            "/v1/misuse/alerts/{id}/acknowledge",
+            post(misuse::acknowledge),
+        )
+        .route("/v1/misuse/activity", get(misuse::activity))
+        .route(
+            "/v1/subject-access-reports",
+            post(reports::subject_access_report),
+        )
+        .route("/v1/misuse/scan", post(misuse::scan))
         // Only matched routes pass the guard (it needs the route pattern); unmatched paths go
         // to the fallbacks below, which reveal nothing.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -4,7 +4,7 @@ use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::forms::{EnrolmentForm, ImageForm, TemplatesForm, VerifyForm};
 use crate::routes::system::Health;
 use crate::routes::video::CameraView;
-use crate::routes::{access, cases, faces, subjects, system, video, watchlists};
+use crate::routes::{access, cases, faces, misuse, reports, subjects, system, video, watchlists};
 use utoipa::OpenApi;
 use vigil_pipeline::{
     Candidate, DetectionReport, EnrolledImage, EnrolmentReport, FaceReport, IdentifiedFace,
@@ -68,6 +68,11 @@ use vigil_pipeline::{
         watchlists::create_webhook,
         watchlists::list_webhooks,
         watchlists::webhook_deliveries,
+        misuse::list_alerts,
+        misuse::activity,
+        misuse::scan,
+        misuse::acknowledge,
+        reports::subject_access_report,
     ),
     components(schemas(
         Health,
@@ -108,6 +113,8 @@ use vigil_pipeline::{
         watchlists::ReviewBody,
         watchlists::NewWebhookBody,
         watchlists::WebhookView,
+        misuse::AcknowledgeBody,
+        reports::ReportForm,
         vigil_pipeline::video::SearchReport,
         vigil_pipeline::video::SearchHit,
     )),

@@ -150,13 +150,20 @@ async fn a_search_without_case_and_reason_is_refused_and_one_with_them_is_audite
         .await
         .unwrap();
     let entries = entries.as_array().unwrap();
-    assert_eq!(entries.len(), 1, "{entries:#?}");
-    let entry = &entries[0];
+    // The refused attempt is logged too (misuse detection counts them), then the search.
+    assert_eq!(entries.len(), 2, "{entries:#?}");
+    assert_eq!(entries[0]["actor"]["user_name"], "investigator2");
+    assert_eq!(entries[0]["outcome"]["kind"], "refused");
+    assert_eq!(entries[0]["outcome"]["detail"], "case_required");
+    let entry = &entries[1];
     assert_eq!(entry["actor"]["user_name"], "investigator");
     assert_eq!(entry["case_ref"], TEST_CASE);
-    assert!(entry["probe_sha256"]
-        .as_str()
-        .is_some_and(|s| s.len() == 64));
+    // The photo itself is kept, not the multipart envelope around it.
+    use sha2::Digest;
+    assert_eq!(
+        entry["probe_sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&probe))
+    );
     assert_eq!(entry["outcome"]["kind"], "success");
 
     let report: serde_json::Value = token_only

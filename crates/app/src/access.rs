@@ -179,6 +179,83 @@ pub fn audit(context: &Context, command: AuditCommand) -> anyhow::Result<()> {
             println!("{} {}", head.sequence, head.hash.to_hex());
             eprintln!("appended to {}", anchors_path.display());
         }
+        AuditCommand::Misuse {
+            scan,
+            acknowledge,
+            note,
+            json,
+        } => {
+            context.authorize(vigil_auth::Permission::ViewMisuseAlerts, false)?;
+            let policy = &context.config.misuse;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            if let Some(id) = acknowledge {
+                let note = note.unwrap_or_default();
+                let entry = NewAuditEntry {
+                    actor: Actor {
+                        user_id: None,
+                        user_name: context.actor.clone(),
+                    },
+                    action: AuditAction::MisuseReview,
+                    target: Target {
+                        kind: "misuse_alert".into(),
+                        id: id.to_string(),
+                    },
+                    case_ref: None,
+                    reason: note.clone(),
+                    request: serde_json::json!({}),
+                    probe_image: None,
+                    outcome: Outcome::success(""),
+                };
+                store.acknowledge_misuse_alert(id, &context.actor, &note, &entry, now)?;
+                println!("acknowledged misuse alert {id}");
+                return Ok(());
+            }
+            let raised = if scan {
+                store.scan_for_misuse(policy, now)?
+            } else {
+                Vec::new()
+            };
+            let activity = store.search_activity(now, policy)?;
+            let alerts = store.misuse_alerts(true, 1000)?;
+            if json {
+                return crate::output::json(&serde_json::json!({
+                    "raised": raised,
+                    "activity": activity,
+                    "open_alerts": alerts,
+                }));
+            }
+            println!(
+                "{:<20} {:>8} {:>10} {:>9} {:>13}",
+                "user", "searches", "norm/day", "off-hours", "outside-case"
+            );
+            for user in &activity {
+                println!(
+                    "{:<20} {:>8} {:>10.1} {:>9} {:>13}",
+                    user.user_name,
+                    user.searches,
+                    user.baseline_per_day,
+                    user.off_hours,
+                    user.outside_case_attempts
+                );
+            }
+            println!(
+                "{} open misuse alert(s), {} raised now",
+                alerts.len(),
+                raised.len()
+            );
+            for alert in &alerts {
+                println!(
+                    "  #{} {} {}: {}",
+                    alert.id,
+                    alert.user_name,
+                    alert.rule.as_str(),
+                    alert.detail
+                );
+            }
+        }
     }
     Ok(())
 }

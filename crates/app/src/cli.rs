@@ -17,10 +17,10 @@ pub struct Cli {
     #[arg(long = "as", global = true, env = "VIGIL_USER")]
     pub acting_as: Option<String>,
     /// Case reference recorded with biometric operations.
-    #[arg(long = "case", global = true)]
+    #[arg(long = "case", global = true, env = "VIGIL_CASE")]
     pub case_ref: Option<String>,
     /// Why, recorded with biometric operations.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "VIGIL_REASON")]
     pub reason: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -56,9 +56,82 @@ pub enum Command {
     /// Users of the API and their tokens.
     #[command(subcommand)]
     Users(UsersCommand),
-    /// The tamper-evident audit log: verify, export, publish the head.
+    /// The tamper-evident audit log: verify, export, publish the head; misuse alerts.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Open, list and close cases (searches and watchlist entries name one).
+    #[command(subcommand)]
+    Cases(CasesCommand),
+    /// Retrospective search: where and when a face was seen (needs --case and --reason).
+    Search(SearchArgs),
+    /// Subject access report: everything held about one person, from a photo or a subject.
+    AccessReport(AccessReportArgs),
+}
+
+#[derive(Subcommand)]
+pub enum CasesCommand {
+    /// Open a case owned by the acting user (--as).
+    Open {
+        reference: String,
+        #[arg(long)]
+        purpose: String,
+        #[arg(long)]
+        legal_basis: String,
+        /// Days until the case expires.
+        #[arg(long)]
+        expires_days: u32,
+        /// Users who may act under the case besides its owner; repeat for several.
+        #[arg(long = "member")]
+        members: Vec<String>,
+        /// Days the sightings behind its alerts are kept after it ends (default 30).
+        #[arg(long)]
+        evidence_retention_days: Option<u32>,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Close {
+        reference: String,
+    },
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    pub photo: PathBuf,
+    /// Only these cameras; repeat for several.
+    #[arg(long = "camera")]
+    pub cameras: Vec<String>,
+    /// Unix milliseconds.
+    #[arg(long)]
+    pub from_ms: Option<i64>,
+    #[arg(long)]
+    pub to_ms: Option<i64>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[arg(long)]
+    pub false_match_rate: Option<f64>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct AccessReportArgs {
+    /// A photo of the person...
+    #[arg(long, conflicts_with = "subject", required_unless_present = "subject")]
+    pub photo: Option<PathBuf>,
+    /// ...or an enrolled subject (id or name).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Write the report here (`.html` for the readable page, otherwise JSON); default: JSON on
+    /// standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[arg(long)]
+    pub false_match_rate: Option<f64>,
+    /// Skip comparing stored search probes with the person.
+    #[arg(long)]
+    pub no_probe_check: bool,
 }
 
 #[derive(Subcommand)]
@@ -108,6 +181,19 @@ pub enum AuditCommand {
     /// Append the current head to data_dir/audit-heads.jsonl and print it (publish it
     /// elsewhere too: a truncated log is detected against any published head).
     Head,
+    /// Per-user search activity today against each user's norm, and the misuse alerts.
+    Misuse {
+        /// Scan the log now and raise alerts (as `vigil serve` does periodically).
+        #[arg(long)]
+        scan: bool,
+        /// Acknowledge this alert (with --note).
+        #[arg(long, requires = "note")]
+        acknowledge: Option<i64>,
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -61,6 +61,85 @@ impl Context {
         Ok(())
     }
 
+    /// The API's rules, on the command line: `--as` names an enabled user holding
+    /// `permission`; a case-bound operation also needs `--reason` and a `--case` that is open
+    /// and admits the user. A refused case-bound attempt is logged like the API's.
+    pub fn authorize(
+        &self,
+        permission: vigil_auth::Permission,
+        case_bound: bool,
+    ) -> anyhow::Result<()> {
+        let store = self.open_sqlite()?;
+        let directory = vigil_auth::UserDirectory::new(vigil_auth::AuthOptions::default())?;
+        let principal = store
+            .with_connection(|connection| directory.local_principal(connection, &self.actor))
+            .with_context(|| {
+                format!(
+                    "acting as {:?}: name an existing, enabled user with --as (see `vigil users add`)",
+                    self.actor
+                )
+            })?;
+        if !principal.allows(permission) {
+            bail!(
+                "user {} may not do this: their roles do not grant {permission:?}",
+                self.actor
+            );
+        }
+        if !case_bound {
+            return Ok(());
+        }
+        let refuse = |code: &str, message: String| -> anyhow::Result<()> {
+            store
+                .audit(&vigil_audit::NewAuditEntry {
+                    actor: vigil_audit::Actor {
+                        user_id: Some(principal.user_id.0.to_string()),
+                        user_name: self.actor.clone(),
+                    },
+                    action: permission_action(permission),
+                    target: vigil_audit::Target {
+                        kind: "case".into(),
+                        id: self.case_ref.clone().unwrap_or_default(),
+                    },
+                    case_ref: self.case_ref.clone(),
+                    reason: self.reason.clone().unwrap_or_default(),
+                    request: serde_json::json!({ "command_line": true }),
+                    probe_image: None,
+                    outcome: vigil_audit::Outcome::refused(code),
+                })
+                .context("writing the audit entry")?;
+            bail!("{message}")
+        };
+        let (Some(reference), Some(_)) = (&self.case_ref, &self.reason) else {
+            return refuse(
+                "case_required",
+                "a search names its case and reason: --case REF --reason TEXT".into(),
+            );
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        match store.case(reference)? {
+            Some(case) if case.is_open(now) => {
+                if case.admits(&self.actor) {
+                    Ok(())
+                } else {
+                    refuse(
+                        "not_in_case",
+                        format!(
+                            "{} is neither owner nor member of case {reference}",
+                            self.actor
+                        ),
+                    )
+                }
+            }
+            _ => refuse(
+                "case_not_open",
+                format!("case {reference} does not exist, is closed or has expired"),
+            ),
+        }
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.config.data_dir.join("vigil.db")
     }
@@ -160,6 +239,15 @@ impl Context {
             self.config.matching.clone(),
             self.decode_limits(),
         )?)
+    }
+}
+
+/// The audit action a refused case-bound command is logged under.
+fn permission_action(permission: vigil_auth::Permission) -> vigil_audit::AuditAction {
+    match permission {
+        vigil_auth::Permission::Verify => vigil_audit::AuditAction::Verify,
+        vigil_auth::Permission::Identify => vigil_audit::AuditAction::Identify,
+        _ => vigil_audit::AuditAction::Search,
     }
 }
 

@@ -47,6 +47,7 @@ fn walk(folder: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 }
 
 pub fn run(context: &Context, args: EnrollArgs) -> anyhow::Result<()> {
+    context.authorize(vigil_auth::Permission::Enrol, false)?;
     let files = collect_images(&args.paths)?;
     if files.is_empty() {
         anyhow::bail!("no image files found");
@@ -120,6 +121,7 @@ pub fn run(context: &Context, args: EnrollArgs) -> anyhow::Result<()> {
 }
 
 pub fn identify(context: &Context, args: IdentifyArgs) -> anyhow::Result<()> {
+    context.authorize(vigil_auth::Permission::Identify, true)?;
     let bytes =
         std::fs::read(&args.photo).with_context(|| format!("reading {}", args.photo.display()))?;
     let service = context.service()?;
@@ -159,6 +161,7 @@ pub fn identify(context: &Context, args: IdentifyArgs) -> anyhow::Result<()> {
 }
 
 pub fn verify(context: &Context, args: VerifyArgs) -> anyhow::Result<()> {
+    context.authorize(vigil_auth::Permission::Verify, true)?;
     let a = std::fs::read(&args.a).with_context(|| format!("reading {}", args.a.display()))?;
     let b = std::fs::read(&args.b).with_context(|| format!("reading {}", args.b.display()))?;
     let service = context.service()?;

@@ -1,6 +1,7 @@
 //! The `vigil` binary: command line, configuration, start-up. `anyhow` lives here only.
 
 mod access;
+mod accountability;
 mod bench;
 mod bench_video;
 mod cli;
@@ -53,5 +54,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&context, args),
         Command::Users(command) => access::users(&context, command),
         Command::Audit(command) => access::audit(&context, command),
+        Command::Cases(command) => accountability::cases(&context, command),
+        Command::Search(args) => accountability::search(&context, args),
+        Command::AccessReport(args) => accountability::access_report(&context, args),
     }
 }

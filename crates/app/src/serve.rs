@@ -69,6 +69,7 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         context.config.video.clone(),
     );
+    let misuse_scan = spawn_misuse_scan(store.clone(), context.config.misuse.clone());
     // Webhook deliveries queued with alerts are sent (signed, retried) by their own thread,
     // on its own connection to the database.
     let webhooks = vigil_notify::Dispatcher::open(
@@ -89,7 +90,8 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("vigil listening on http://{address}");
         let state = vigil_api::AppState::new(service, &server, access)
             .with_video(video)
-            .with_audit_anchors(context.audit_anchors_path());
+            .with_audit_anchors(context.audit_anchors_path())
+            .with_misuse_policy(context.config.misuse.clone());
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
@@ -99,6 +101,7 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     // Stop the ffmpeg processes and flush open tracks into sightings before exiting.
     cameras.shutdown();
     sighting_retention.stop();
+    misuse_scan.stop();
     drop(webhooks);
     // Publish the audit head on the way out, so a later truncation is detectable.
     if let Err(error) = store.with_connection(|connection| {
@@ -109,13 +112,38 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     served
 }
 
-/// The sighting retention job's thread; stopped on shutdown.
-struct RetentionJob {
+/// A background job's thread, woken every interval until stopped on shutdown.
+struct PeriodicJob {
     stop: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl RetentionJob {
+impl PeriodicJob {
+    /// Runs `work` now and then every `interval` on a thread named `name`.
+    fn spawn(
+        name: &str,
+        interval: std::time::Duration,
+        mut work: impl FnMut() + Send + 'static,
+    ) -> Self {
+        let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let signal = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || loop {
+                work();
+                let (lock, wake) = &*signal;
+                let Ok(stopped) = lock.lock() else { return };
+                let Ok((stopped, _)) = wake.wait_timeout_while(stopped, interval, |s| !*s) else {
+                    return;
+                };
+                if *stopped {
+                    return;
+                }
+            })
+            .ok();
+        Self { stop, thread }
+    }
+
     fn stop(mut self) {
         let (lock, wake) = &*self.stop;
         if let Ok(mut stopped) = lock.lock() {
@@ -128,73 +156,89 @@ impl RetentionJob {
     }
 }
 
-/// Deletes expired sightings (unmatched and matched limits) every retention interval, from the
-/// store and from search, and writes one audit entry per pass that deleted anything.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Deletes expired sightings (unmatched and matched limits; case evidence is held by the store)
+/// every retention interval, from the store and from search, and writes one audit entry per
+/// pass that deleted anything.
 fn spawn_sighting_retention(
     analysis: VideoAnalysis,
     store: Arc<vigil_store::SqliteStore>,
     video: vigil_base::camera::VideoConfig,
-) -> RetentionJob {
-    let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-    let signal = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name("sighting-retention".into())
-        .spawn(move || {
-            let interval = std::time::Duration::from_secs_f32(video.retention_interval_secs);
-            loop {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0);
-                let hours = |h: f64| (h * 3_600_000.0) as i64;
-                let unmatched = analysis.purge_sightings_before(
-                    now - hours(video.unmatched_sighting_retention_hours),
-                    Some(false),
-                );
-                let matched = analysis.purge_sightings_before(
-                    now - hours(video.matched_sighting_retention_hours),
-                    Some(true),
-                );
-                match (unmatched, matched) {
-                    (Ok(0), Ok(0)) => {}
-                    (Ok(unmatched), Ok(matched)) => {
-                        let entry = vigil_audit::NewAuditEntry {
-                            actor: vigil_audit::Actor {
-                                user_id: None,
-                                user_name: "retention".into(),
-                            },
-                            action: vigil_audit::AuditAction::RetentionPurge,
-                            target: vigil_audit::Target {
-                                kind: "sightings".into(),
-                                id: String::new(),
-                            },
-                            case_ref: None,
-                            reason: "retention policy".into(),
-                            request: serde_json::json!({
-                                "unmatched_deleted": unmatched,
-                                "matched_deleted": matched,
-                            }),
-                            probe_image: None,
-                            outcome: vigil_audit::Outcome::success(""),
-                        };
-                        if let Err(error) = store.audit(&entry) {
-                            tracing::warn!(%error, "cannot audit a retention pass");
-                        }
-                    }
-                    (Err(error), _) | (_, Err(error)) => {
-                        tracing::warn!(%error, "sighting retention failed")
-                    }
-                }
-                let (lock, wake) = &*signal;
-                let Ok(stopped) = lock.lock() else { return };
-                let Ok((stopped, _)) = wake.wait_timeout_while(stopped, interval, |s| !*s) else {
-                    return;
+) -> PeriodicJob {
+    let interval = std::time::Duration::from_secs_f32(video.retention_interval_secs);
+    PeriodicJob::spawn("sighting-retention", interval, move || {
+        let now = now_ms();
+        let hours = |h: f64| (h * 3_600_000.0) as i64;
+        let unmatched = analysis.purge_sightings_before(
+            now - hours(video.unmatched_sighting_retention_hours),
+            Some(false),
+            now,
+        );
+        let matched = analysis.purge_sightings_before(
+            now - hours(video.matched_sighting_retention_hours),
+            Some(true),
+            now,
+        );
+        match (unmatched, matched) {
+            (Ok(0), Ok(0)) => {}
+            (Ok(unmatched), Ok(matched)) => {
+                let entry = vigil_audit::NewAuditEntry {
+                    actor: vigil_audit::Actor {
+                        user_id: None,
+                        user_name: "retention".into(),
+                    },
+                    action: vigil_audit::AuditAction::RetentionPurge,
+                    target: vigil_audit::Target {
+                        kind: "sightings".into(),
+                        id: String::new(),
+                    },
+                    case_ref: None,
+                    reason: "retention policy".into(),
+                    request: serde_json::json!({
+                        "unmatched_deleted": unmatched,
+                        "matched_deleted": matched,
+                    }),
+                    probe_image: None,
+                    outcome: vigil_audit::Outcome::success(""),
                 };
-                if *stopped {
-                    return;
+                if let Err(error) = store.audit(&entry) {
+                    tracing::warn!(%error, "cannot audit a retention pass");
                 }
             }
-        })
-        .ok();
-    RetentionJob { stop, thread }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "sighting retention failed")
+            }
+        }
+    })
+}
+
+/// Scans the audit log for misuse every `misuse.scan_interval_secs`; each new alert is logged
+/// for the operators' log collection and listed for auditors at `/v1/misuse/alerts`.
+fn spawn_misuse_scan(
+    store: Arc<vigil_store::SqliteStore>,
+    policy: vigil_base::config::MisuseConfig,
+) -> PeriodicJob {
+    let interval = std::time::Duration::from_secs_f32(policy.scan_interval_secs);
+    PeriodicJob::spawn("misuse-scan", interval, move || {
+        match store.scan_for_misuse(&policy, now_ms()) {
+            Ok(raised) => {
+                for alert in raised {
+                    tracing::warn!(
+                        target: "vigil::misuse",
+                        user = %alert.user_name,
+                        rule = alert.rule.as_str(),
+                        detail = %alert.detail,
+                        "misuse alert raised for auditors"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "misuse scan failed"),
+        }
+    })
 }

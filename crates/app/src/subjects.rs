@@ -47,6 +47,7 @@ pub fn run(context: &Context, command: SubjectsCommand) -> anyhow::Result<()> {
             }
         }
         SubjectsCommand::Delete { subject } => {
+            context.authorize(vigil_auth::Permission::DeleteBiometric, false)?;
             let id = service.find_subject(&subject)?;
             let removed = service.delete_subject(id)?;
             context.audit(

@@ -24,6 +24,45 @@ fn vigil(data: &Path, models: &Path) -> Command {
     command
 }
 
+/// A vigil command acting as `ivy`, an investigator, under her open case CASE-T (both created
+/// on first use): biometric commands need an existing user with the role, a case and a reason.
+fn investigator(data: &Path, models: &Path) -> Command {
+    let created = vigil(data, models)
+        .args([
+            "users",
+            "add",
+            "ivy",
+            "--role",
+            "investigator",
+            "--as",
+            "root",
+        ])
+        .output()
+        .unwrap();
+    if created.status.success() {
+        let opened = vigil(data, models)
+            .args([
+                "cases",
+                "open",
+                "CASE-T",
+                "--purpose",
+                "tests",
+                "--legal-basis",
+                "test",
+            ])
+            .args(["--expires-days", "1", "--as", "ivy"])
+            .output()
+            .unwrap();
+        assert!(opened.status.success(), "{}", text(&opened));
+    }
+    let mut command = vigil(data, models);
+    command
+        .env("VIGIL_USER", "ivy")
+        .env("VIGIL_CASE", "CASE-T")
+        .env("VIGIL_REASON", "tests");
+    command
+}
+
 fn text(output: &Output) -> String {
     format!(
         "{}{}",
@@ -111,7 +150,7 @@ fn enrolling_a_folder_skips_bad_files_and_identify_names_the_person() {
     std::fs::write(photos.join("broken.jpg"), b"this is not a jpeg").unwrap();
     std::fs::write(photos.join("empty.png"), b"").unwrap();
 
-    let output = vigil(directory.path(), &models)
+    let output = investigator(directory.path(), &models)
         .args(["enroll", "--subject", "Colin Powell"])
         .arg(&photos)
         .output()
@@ -127,7 +166,7 @@ fn enrolling_a_folder_skips_bad_files_and_identify_names_the_person() {
         "{printed}"
     );
 
-    let output = vigil(directory.path(), &models)
+    let output = investigator(directory.path(), &models)
         .arg("identify")
         .arg(lfw("Colin_Powell", 7))
         .output()
@@ -145,12 +184,12 @@ fn enrolling_a_folder_skips_bad_files_and_identify_names_the_person() {
     assert_eq!(subjects[0]["name"], "Colin Powell");
     assert_eq!(subjects[0]["template_count"], 3);
 
-    let output = vigil(directory.path(), &models)
+    let output = investigator(directory.path(), &models)
         .args(["subjects", "delete", "Colin Powell"])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
-    let output = vigil(directory.path(), &models)
+    let output = investigator(directory.path(), &models)
         .arg("identify")
         .arg(lfw("Colin_Powell", 7))
         .output()
@@ -164,7 +203,7 @@ fn an_enrolment_where_every_file_fails_stores_nothing() {
     let models = shared().join("models");
     let bad = directory.path().join("bad.jpg");
     std::fs::write(&bad, b"garbage").unwrap();
-    let output = vigil(directory.path(), &models)
+    let output = investigator(directory.path(), &models)
         .args(["enroll", "--subject", "Nobody"])
         .arg(&bad)
         .output()
@@ -186,7 +225,7 @@ fn an_enrolment_where_every_file_fails_stores_nothing() {
 #[test]
 fn verify_reports_same_person_with_a_false_match_rate() {
     let directory = tempfile::tempdir().unwrap();
-    let output = vigil(directory.path(), &shared().join("models"))
+    let output = investigator(directory.path(), &shared().join("models"))
         .args(["verify", "--json"])
         .arg(lfw("Serena_Williams", 1))
         .arg(lfw("Serena_Williams", 3))
@@ -309,6 +348,20 @@ fn audit_verify_detects_an_edited_entry_and_a_truncated_tail() {
         .output()
         .unwrap();
     assert!(enrolled.status.success(), "{}", text(&enrolled));
+    let opened = vigil(directory.path(), &models)
+        .args([
+            "cases",
+            "open",
+            "CASE-9",
+            "--purpose",
+            "check",
+            "--legal-basis",
+            "warrant",
+        ])
+        .args(["--expires-days", "2", "--as", "alice"])
+        .output()
+        .unwrap();
+    assert!(opened.status.success(), "{}", text(&opened));
     let identified = vigil(directory.path(), &models)
         .args([
             "identify", "--as", "alice", "--case", "CASE-9", "--reason", "check",
@@ -378,4 +431,189 @@ fn audit_verify_detects_an_edited_entry_and_a_truncated_tail() {
         "{}",
         text(&truncated)
     );
+}
+
+#[test]
+fn the_command_line_holds_searches_to_cases_and_answers_subject_access_requests() {
+    let directory = tempfile::tempdir().unwrap();
+    let data = directory.path();
+    let models = shared().join("models");
+    let enrolled = investigator(data, &models)
+        .args(["enroll", "--subject", "Tony Blair"])
+        .arg(lfw("Tony_Blair", 1))
+        .arg(lfw("Tony_Blair", 2))
+        .output()
+        .unwrap();
+    assert!(enrolled.status.success(), "{}", text(&enrolled));
+    let added = vigil(data, &models)
+        .args(["users", "add", "dora", "--role", "auditor", "--as", "root"])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", text(&added));
+
+    // No case, someone else's case, or a user without the role: refused, nothing compared.
+    let no_case = investigator(data, &models)
+        .env_remove("VIGIL_CASE")
+        .arg("identify")
+        .arg(lfw("Tony_Blair", 3))
+        .output()
+        .unwrap();
+    assert!(!no_case.status.success());
+    assert!(text(&no_case).contains("--case"), "{}", text(&no_case));
+    let opened = vigil(data, &models)
+        .args([
+            "cases",
+            "open",
+            "CASE-X",
+            "--purpose",
+            "other",
+            "--legal-basis",
+            "w",
+        ])
+        .args(["--expires-days", "1", "--as", "ivy"])
+        .output()
+        .unwrap();
+    assert!(opened.status.success(), "{}", text(&opened));
+    let as_dora = vigil(data, &models)
+        .args([
+            "identify", "--as", "dora", "--case", "CASE-X", "--reason", "x",
+        ])
+        .arg(lfw("Tony_Blair", 3))
+        .output()
+        .unwrap();
+    assert!(!as_dora.status.success());
+    assert!(text(&as_dora).contains("Identify"), "{}", text(&as_dora));
+    let added = vigil(data, &models)
+        .args([
+            "users",
+            "add",
+            "ian",
+            "--role",
+            "investigator",
+            "--as",
+            "root",
+        ])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", text(&added));
+    let ivy_case_as_ian = vigil(data, &models)
+        .args([
+            "identify", "--as", "ian", "--case", "CASE-X", "--reason", "x",
+        ])
+        .arg(lfw("Tony_Blair", 3))
+        .output()
+        .unwrap();
+    assert!(!ivy_case_as_ian.status.success());
+    assert!(
+        text(&ivy_case_as_ian).contains("neither owner nor member"),
+        "{}",
+        text(&ivy_case_as_ian)
+    );
+    let unknown_user = vigil(data, &models)
+        .args([
+            "search", "--as", "nobody", "--case", "CASE-T", "--reason", "x",
+        ])
+        .arg(lfw("Tony_Blair", 3))
+        .output()
+        .unwrap();
+    assert!(!unknown_user.status.success());
+    assert!(
+        text(&unknown_user).contains("--as"),
+        "{}",
+        text(&unknown_user)
+    );
+
+    // Under her case: identify finds Blair; search runs over the (empty) sightings.
+    let identified = investigator(data, &models)
+        .arg("identify")
+        .arg(lfw("Tony_Blair", 3))
+        .output()
+        .unwrap();
+    assert!(identified.status.success(), "{}", text(&identified));
+    let searched = investigator(data, &models)
+        .arg("search")
+        .arg(lfw("Tony_Blair", 3))
+        .output()
+        .unwrap();
+    assert!(searched.status.success(), "{}", text(&searched));
+    assert!(
+        text(&searched).contains("0 sighting(s)"),
+        "{}",
+        text(&searched)
+    );
+
+    // The auditor's report on Blair: his templates and the identify that found him.
+    let json_path = data.join("report.json");
+    let report = vigil(data, &models)
+        .args([
+            "access-report",
+            "--subject",
+            "Tony Blair",
+            "--as",
+            "dora",
+            "--reason",
+            "SAR-17",
+        ])
+        .arg("--output")
+        .arg(&json_path)
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{}", text(&report));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(
+        report["subjects"][0]["templates"].as_array().unwrap().len(),
+        2
+    );
+    let searches = report["searches"].as_array().unwrap();
+    assert_eq!(
+        searches.len(),
+        2,
+        "identify and search with his photo: {searches:#?}"
+    );
+    assert!(searches.iter().all(|s| s["user_name"] == "ivy"));
+    let html_path = data.join("report.html");
+    let page = vigil(data, &models)
+        .args([
+            "access-report",
+            "--as",
+            "dora",
+            "--reason",
+            "SAR-18",
+            "--photo",
+        ])
+        .arg(lfw("Tony_Blair", 4))
+        .arg("--output")
+        .arg(&html_path)
+        .output()
+        .unwrap();
+    assert!(page.status.success(), "{}", text(&page));
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.contains("Tony Blair") && html.contains("SAR-18"));
+
+    // The refused attempts show up as misuse for the auditor.
+    let misuse = vigil(data, &models)
+        .args(["audit", "misuse", "--scan", "--json", "--as", "dora"])
+        .output()
+        .unwrap();
+    assert!(misuse.status.success(), "{}", text(&misuse));
+    let misuse: serde_json::Value = serde_json::from_slice(&misuse.stdout).unwrap();
+    let outside: Vec<&serde_json::Value> = misuse["raised"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "outside_cases")
+        .collect();
+    assert!(
+        outside.iter().any(|a| a["user_name"] == "ivy")
+            && outside.iter().any(|a| a["user_name"] == "ian"),
+        "{misuse:#}"
+    );
+    let export = vigil(data, &models)
+        .args(["audit", "export"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&export.stdout);
+    assert!(log.contains("\"action\":\"access_report\""));
+    assert!(log.contains("\"detail\":\"not_in_case\""), "{log}");
 }

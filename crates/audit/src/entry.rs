@@ -34,6 +34,8 @@ pub enum AuditAction {
     AccessReport,
     ReviewAlert,
     RetentionPurge,
+    /// An auditor acknowledged a misuse alert.
+    MisuseReview,
 }
 
 impl AuditAction {
@@ -63,6 +65,7 @@ impl AuditAction {
         AuditAction::AccessReport,
         AuditAction::ReviewAlert,
         AuditAction::RetentionPurge,
+        AuditAction::MisuseReview,
     ];
 
     /// The stable name stored in the database and hashed into the entry.
@@ -92,6 +95,7 @@ impl AuditAction {
             AuditAction::AccessReport => "access_report",
             AuditAction::ReviewAlert => "review_alert",
             AuditAction::RetentionPurge => "retention_purge",
+            AuditAction::MisuseReview => "misuse_review",
         }
     }
 

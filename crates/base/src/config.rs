@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 /// `VIGIL_*` variables that are not configuration keys: the config file's path, the log
 /// filter, and the shared data folder used by tests, the demo and the benchmarks.
-pub const NOT_CONFIG_VARIABLES: &[&str] = &["CONFIG", "LOG", "SHARED_DIR"];
+pub const NOT_CONFIG_VARIABLES: &[&str] =
+    &["CONFIG", "LOG", "SHARED_DIR", "USER", "CASE", "REASON"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -43,6 +44,7 @@ pub struct VigilConfig {
     pub quality: QualityConfig,
     pub matching: MatchingConfig,
     pub server: ServerConfig,
+    pub misuse: MisuseConfig,
     pub video: VideoConfig,
     /// Cameras started with the server; the cameras API adds, changes and removes more.
     pub cameras: Vec<CameraConfig>,
@@ -114,6 +116,7 @@ impl Default for VigilConfig {
             quality: QualityConfig::default(),
             matching: MatchingConfig::default(),
             server: ServerConfig::default(),
+            misuse: MisuseConfig::default(),
             video: VideoConfig::default(),
             cameras: Vec::new(),
         }
@@ -151,6 +154,77 @@ impl Default for MatchingConfig {
             false_match_rate: 1e-5,
             top_k: 5,
         }
+    }
+}
+
+/// When a user's searches (identify, verify, search) raise an alert for auditors; see
+/// docs/design/013-misuse-detection.md. Days are local days at `utc_offset_minutes`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MisuseConfig {
+    /// How often `vigil serve` scans the audit log.
+    pub scan_interval_secs: f32,
+    /// A user's norm: their mean searches per day over this many previous days.
+    pub baseline_days: u32,
+    /// "Far above the norm": more than this many times the norm...
+    pub volume_factor: f64,
+    /// ...and more than this many searches in the day (so a quiet user's first busy day is not
+    /// an alert by itself).
+    pub min_daily_searches: u32,
+    /// Working hours, local: searches at or after `working_hours_end` or before
+    /// `working_hours_start` are off hours.
+    pub working_hours_start: u8,
+    pub working_hours_end: u8,
+    /// Whether Saturday and Sunday count as off hours all day.
+    pub weekends_off: bool,
+    /// The site's offset from UTC, for working hours and day boundaries.
+    pub utc_offset_minutes: i32,
+    /// Refused attempts under a case the user is not in (or one that is closed or absent) in a
+    /// day that raise an alert.
+    pub outside_case_attempts: u32,
+}
+
+impl Default for MisuseConfig {
+    fn default() -> Self {
+        Self {
+            scan_interval_secs: 300.0,
+            baseline_days: 28,
+            volume_factor: 3.0,
+            min_daily_searches: 20,
+            working_hours_start: 7,
+            working_hours_end: 20,
+            weekends_off: false,
+            utc_offset_minutes: 0,
+            outside_case_attempts: 1,
+        }
+    }
+}
+
+impl MisuseConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |what: &str| Err(ConfigError::Invalid(format!("misuse.{what}")));
+        if !(self.scan_interval_secs >= 1.0) {
+            return invalid("scan_interval_secs must be at least 1");
+        }
+        if self.baseline_days == 0 || self.baseline_days > 366 {
+            return invalid("baseline_days must be 1 to 366");
+        }
+        if !(self.volume_factor >= 1.0) {
+            return invalid("volume_factor must be at least 1");
+        }
+        if self.working_hours_start > 23
+            || self.working_hours_end > 24
+            || self.working_hours_start >= self.working_hours_end
+        {
+            return invalid("working hours must satisfy 0 <= start < end <= 24");
+        }
+        if self.utc_offset_minutes.abs() > 14 * 60 {
+            return invalid("utc_offset_minutes must be within ±14 h");
+        }
+        if self.outside_case_attempts == 0 {
+            return invalid("outside_case_attempts must be at least 1");
+        }
+        Ok(())
     }
 }
 
@@ -243,6 +317,7 @@ impl VigilConfig {
                 "pipeline.tile_overlap must be in [0, 0.9)".into(),
             ));
         }
+        self.misuse.validate()?;
         self.video
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;

@@ -2,6 +2,7 @@
 //! gallery (`index`) and score calibration (`base`) into enrolment, 1:N identification, 1:1
 //! verification and the evaluation protocols. The HTTP API and the CLI are thin layers over it.
 
+pub mod access_report;
 pub mod calibrate;
 pub mod error;
 pub mod eval;

@@ -130,6 +130,21 @@ impl FaceService {
         Ok((image.sha256, face.embedding))
     }
 
+    /// The embeddings of every usable face of a photo, with its sha256 (subject access reports
+    /// compare stored search probes with a person).
+    pub fn usable_face_embeddings(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(String, Vec<Embedding>), ServiceError> {
+        let (image, faces) = self.analyze_bytes(bytes)?;
+        let embeddings = faces
+            .into_iter()
+            .filter(|face| face.is_usable())
+            .map(|face| face.embedding)
+            .collect();
+        Ok((image.sha256, embeddings))
+    }
+
     fn analyze_bytes(
         &self,
         bytes: &[u8],

@@ -375,7 +375,8 @@ impl VideoAnalysis {
     ) -> Result<SearchReport, ServiceError> {
         let service = &self.service;
         let rate = false_match_rate.unwrap_or(service.matching().false_match_rate);
-        let threshold = service.score_threshold(rate)?;
+        // An invalid rate is refused before any face is analysed.
+        service.score_threshold(rate)?;
         let (probe_sha256, embedding) = service.probe_embedding(probe)?;
         let limit = limit.clamp(1, 1000);
         let mut index_filter = IndexFilter::all().kinds([EntryKind::SIGHTING]);
@@ -400,38 +401,16 @@ impl VideoAnalysis {
             let entry = best.entry(sighting_of(hit.entry.id)).or_insert(f32::MIN);
             *entry = entry.max(hit.score);
         }
-        let mut ranked: Vec<(SightingId, f32)> =
-            best.into_iter().filter(|(_, s)| *s >= threshold).collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked.truncate(limit.clamp(1, 1000));
-        let mut hits = Vec::with_capacity(ranked.len());
-        for (id, score) in ranked {
-            let rate_here = service.calibration().false_match_rate(score);
-            if rate_here.value > rate {
-                continue;
-            }
-            let Some(record) = self.store.sighting(id)? else {
-                continue; // deleted by retention since the scan
-            };
-            if !filter.admits(&record.camera, record.best_at_ms) {
-                continue; // a camera-key collision: never show another camera's sighting
-            }
-            hits.push(SearchHit {
-                sighting: SightingView::of(record),
-                score,
-                false_match_rate: rate_here.value,
-                false_match_rate_extrapolated: rate_here.extrapolated,
-                expected_false_candidates: rate_here.value * searched as f64,
-            });
-        }
-        Ok(SearchReport {
+        ranked_report(
+            service,
+            self.store.as_ref(),
+            best,
+            searched,
+            filter,
+            limit,
+            rate,
             probe_sha256,
-            model: service.model().to_string(),
-            sightings_searched: searched,
-            false_match_rate_threshold: rate,
-            score_threshold: threshold,
-            hits,
-        })
+        )
     }
 
     /// Deletes sightings that ended before `before_ms` (matched ones only, unmatched ones only,
@@ -440,10 +419,11 @@ impl VideoAnalysis {
         &self,
         before_ms: i64,
         matched: Option<bool>,
+        now_ms: i64,
     ) -> Result<usize, ServiceError> {
         let deleted = self
             .store
-            .delete_sightings_ended_before(before_ms, matched)?;
+            .delete_sightings_ended_before(before_ms, matched, now_ms)?;
         for sighting in &deleted {
             for rank in 0..ENTRY_IDS_PER_SIGHTING as usize {
                 let id = entry_id(*sighting, rank);
@@ -768,4 +748,89 @@ pub fn sighting_view(store: &dyn VideoStore, id: SightingId) -> Result<SightingV
         .sighting(id)?
         .map(SightingView::of)
         .ok_or_else(|| ServiceError::NotFound(format!("sighting {id}")))
+}
+
+/// Exact retrospective search over the sighting embeddings stored in the database, for the
+/// command line (which must not open the server's index files while it runs them). Same
+/// ranking, threshold and report as [`VideoAnalysis::search`].
+pub fn search_stored(
+    service: &FaceService,
+    store: &dyn VideoStore,
+    probe: &[u8],
+    filter: &SearchFilter,
+    limit: usize,
+    false_match_rate: Option<f64>,
+) -> Result<SearchReport, ServiceError> {
+    let rate = false_match_rate.unwrap_or(service.matching().false_match_rate);
+    let (probe_sha256, embedding) = service.probe_embedding(probe)?;
+    let mut best: std::collections::HashMap<SightingId, f32> = Default::default();
+    let mut searched = 0;
+    for stored in store.sighting_embeddings_for_model(service.model())? {
+        searched += 1;
+        if !filter.admits(&stored.camera, stored.best_at_ms) {
+            continue;
+        }
+        let score = embedding.cosine(&stored.embedding).map_err(|e| {
+            ServiceError::Invalid(format!("sighting {} embedding: {e}", stored.sighting))
+        })?;
+        let entry = best.entry(stored.sighting).or_insert(f32::MIN);
+        *entry = entry.max(score);
+    }
+    ranked_report(
+        service,
+        store,
+        best,
+        searched,
+        filter,
+        limit,
+        rate,
+        probe_sha256,
+    )
+}
+
+/// Best score per sighting → the report: at or below `rate`, best first, `limit` at most.
+#[allow(clippy::too_many_arguments)]
+fn ranked_report(
+    service: &FaceService,
+    store: &dyn VideoStore,
+    best: std::collections::HashMap<SightingId, f32>,
+    searched: usize,
+    filter: &SearchFilter,
+    limit: usize,
+    rate: f64,
+    probe_sha256: String,
+) -> Result<SearchReport, ServiceError> {
+    let threshold = service.score_threshold(rate)?;
+    let mut ranked: Vec<(SightingId, f32)> =
+        best.into_iter().filter(|(_, s)| *s >= threshold).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(limit.clamp(1, 1000));
+    let mut hits = Vec::with_capacity(ranked.len());
+    for (id, score) in ranked {
+        let rate_here = service.calibration().false_match_rate(score);
+        if rate_here.value > rate {
+            continue;
+        }
+        let Some(record) = store.sighting(id)? else {
+            continue; // deleted by retention since the scan
+        };
+        if !filter.admits(&record.camera, record.best_at_ms) {
+            continue; // a camera-key collision: never show another camera's sighting
+        }
+        hits.push(SearchHit {
+            sighting: SightingView::of(record),
+            score,
+            false_match_rate: rate_here.value,
+            false_match_rate_extrapolated: rate_here.extrapolated,
+            expected_false_candidates: rate_here.value * searched as f64,
+        });
+    }
+    Ok(SearchReport {
+        probe_sha256,
+        model: service.model().to_string(),
+        sightings_searched: searched,
+        false_match_rate_threshold: rate,
+        score_threshold: threshold,
+        hits,
+    })
 }

@@ -175,7 +175,9 @@ fn the_four_intel_clips_give_one_sighting_per_person() {
     assert!(!elsewhere.hits.iter().any(|h| h.sighting.id == male.id.0));
 
     let far_future = i64::MAX / 2;
-    let purged = analysis.purge_sightings_before(far_future, None).unwrap();
+    let purged = analysis
+        .purge_sightings_before(far_future, None, far_future)
+        .unwrap();
     assert_eq!(purged, expected);
     let after = analysis
         .search(&probe, &SearchFilter::default(), 10, None)

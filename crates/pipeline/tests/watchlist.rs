@@ -129,6 +129,7 @@ fn watchlist_entries_alerts_and_the_two_reviewer_rule() {
                 owner: "alice".into(),
                 members: vec![],
                 expires_at_ms: now + 24 * HOUR,
+                evidence_retention_days: None,
             },
             &note("alice", AuditAction::CaseOpen),
             now,
@@ -302,6 +303,44 @@ fn watchlist_entries_alerts_and_the_two_reviewer_rule() {
         .unwrap()
         .iter()
         .all(|c| c.subject_id != blair.0));
+
+    // Retention: a sighting behind a confirmed alert is the case's evidence and outlives the
+    // ordinary limits while the case is open and for its evidence period after; a rejected
+    // alert holds nothing.
+    let day = 24 * HOUR;
+    let after_all = now + 1000 * day;
+    let purged = analysis
+        .purge_sightings_before(after_all, None, now + 10)
+        .unwrap();
+    assert!(
+        purged >= 2,
+        "the plain and the rejected sightings go: {purged}"
+    );
+    let sighting_of = |alert: i64| {
+        store
+            .sighting(SightingId(alert))
+            .unwrap()
+            .map(|record| record.id)
+    };
+    assert!(
+        sighting_of(alert.sighting).is_some(),
+        "the confirmed alert's sighting is held by its open case"
+    );
+    assert!(sighting_of(rejected.sighting).is_none());
+    // The case expired after a day and keeps evidence 30 days more.
+    assert_eq!(
+        analysis
+            .purge_sightings_before(after_all, None, now + day + 29 * day)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        analysis
+            .purge_sightings_before(after_all, None, now + day + 31 * day)
+            .unwrap(),
+        1
+    );
+    assert!(sighting_of(alert.sighting).is_none());
 
     // Every change is in the audit log, which verifies.
     let report = store

@@ -19,6 +19,10 @@ pub use records::{
     MAX_SUBJECT_NAME_CHARS,
 };
 pub use sqlite::{
+    is_off_hours, local_day_start, MisuseAlert, MisuseRule, UserSearchActivity,
+    DEFAULT_EVIDENCE_RETENTION_DAYS,
+};
+pub use sqlite::{
     ActiveWatchEntry, AlertRecord, AlertReview, AlertState, Case, NewAlert, NewCase, NewWatchEntry,
     ReviewDecision, SqliteStore, WatchEntry, Watchlist, CONFIRMATIONS_NEEDED,
     LATEST_SCHEMA_VERSION,

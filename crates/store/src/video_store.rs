@@ -149,13 +149,16 @@ pub trait VideoStore: Send + Sync {
         &self,
         model: &ModelId,
     ) -> Result<Vec<SightingEmbedding>, StoreError>;
-    /// Deletes sightings that ended before `before_ms` (only those with candidates when
-    /// `matched` is `Some(true)`, only those without when `Some(false)`), with their crops and
-    /// embeddings, returning their ids.
+    /// Deletes sightings that ended before `before_ms` (only matched ones, those with a gallery
+    /// candidate or an alert, when `matched` is `Some(true)`; only the others when `Some(false)`),
+    /// with their crops, embeddings and alerts, returning their ids. A sighting held as evidence
+    /// by a case at `now_ms` (it raised an alert that is not rejected, and the case is open or
+    /// ended less than its `evidence_retention_days` ago) is never deleted here.
     fn delete_sightings_ended_before(
         &self,
         before_ms: i64,
         matched: Option<bool>,
+        now_ms: i64,
     ) -> Result<Vec<SightingId>, StoreError>;
 
     /// Registers a completed segment file. A path already registered is `Conflict`.

@@ -156,13 +156,13 @@ fn sightings_round_trip_and_filter() {
 
     assert!(
         store
-            .delete_sightings_ended_before(3000, Some(false))
+            .delete_sightings_ended_before(3000, Some(false), 3000)
             .unwrap()
             .is_empty(),
         "the early sighting is matched: kept by the unmatched rule"
     );
     let deleted = store
-        .delete_sightings_ended_before(3000, Some(true))
+        .delete_sightings_ended_before(3000, Some(true), 3000)
         .unwrap();
     assert_eq!(deleted, vec![first]);
     assert!(store.sighting(first).unwrap().is_none());

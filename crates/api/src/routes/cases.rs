@@ -1,6 +1,7 @@
 //! Cases, and the retrospective search that must name one.
 
 use super::{audit_entry, now_ms};
+use crate::access::AuditFindings;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, UploadForm};
 use crate::AppState;
@@ -26,6 +27,9 @@ pub struct NewCaseBody {
     pub members: Vec<String>,
     /// Unix milliseconds; required: no case is open-ended.
     pub expires_at_ms: i64,
+    /// Days the sightings behind this case's alerts are kept after it closes or expires
+    /// (default 30, at most 3650).
+    pub evidence_retention_days: Option<u32>,
 }
 
 /// Opens a case owned by the caller; recorded in the audit log in the same transaction.
@@ -58,6 +62,7 @@ pub async fn open_case(
                 "legal_basis": body.legal_basis,
                 "members": body.members,
                 "expires_at_ms": body.expires_at_ms,
+                "evidence_retention_days": body.evidence_retention_days,
             }),
         );
         store.open_case(
@@ -68,6 +73,7 @@ pub async fn open_case(
                 owner: principal.name.clone(),
                 members: body.members,
                 expires_at_ms: body.expires_at_ms,
+                evidence_retention_days: body.evidence_retention_days,
             },
             &entry,
             now_ms(),
@@ -149,7 +155,7 @@ pub async fn search(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<SearchQuery>,
     form: UploadForm,
-) -> Result<Json<SearchReport>, ApiError> {
+) -> Result<(Extension<AuditFindings>, Json<SearchReport>), ApiError> {
     let video = state
         .video()
         .ok_or_else(|| ApiError::NotFound("video analysis (not enabled on this server)".into()))?
@@ -179,5 +185,9 @@ pub async fn search(
         video.analysis.search(&image.bytes, &filter, limit, rate)
     })
     .await??;
-    Ok(Json(report))
+    let findings = AuditFindings {
+        subjects: Vec::new(),
+        sightings: report.hits.iter().map(|hit| hit.sighting.id).collect(),
+    };
+    Ok((Extension(findings), Json(report)))
 }

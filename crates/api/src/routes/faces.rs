@@ -2,12 +2,13 @@
 
 use super::forms::{IdentifyQuery, ImageForm, VerifyForm};
 use super::run_blocking;
+use crate::access::AuditFindings;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, ImageUpload, UploadForm};
 use crate::metrics::{FACES_DETECTED, IDENTIFICATIONS, VERIFICATIONS};
 use crate::AppState;
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 use vigil_pipeline::{DetectionReport, IdentifyReport, VerifyReport};
 
 /// Detects the faces in one image and reports their boxes, landmarks and quality.
@@ -90,12 +91,20 @@ pub async fn identify(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<IdentifyQuery>,
     ImageUpload(image): ImageUpload,
-) -> Result<Json<IdentifyReport>, ApiError> {
+) -> Result<(Extension<AuditFindings>, Json<IdentifyReport>), ApiError> {
     let report = run_blocking(&state, move |service| {
         service.identify(&image.bytes, query.top_k, query.false_match_rate)
     })
     .await?;
     metrics::counter!(IDENTIFICATIONS).increment(1);
     metrics::counter!(FACES_DETECTED).increment(report.faces.len() as u64);
-    Ok(Json(report))
+    let findings = AuditFindings {
+        subjects: report
+            .faces
+            .iter()
+            .flat_map(|face| face.candidates.iter().map(|c| c.subject_id))
+            .collect(),
+        sightings: Vec::new(),
+    };
+    Ok((Extension(findings), Json(report)))
 }

@@ -5,6 +5,8 @@ pub mod access;
 pub mod cases;
 pub mod faces;
 pub mod forms;
+pub mod misuse;
+pub mod reports;
 pub mod subjects;
 pub mod system;
 pub mod video;

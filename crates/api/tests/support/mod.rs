@@ -150,6 +150,7 @@ pub async fn start_server_with_limit(max_upload_bytes: usize) -> TestServer {
                 owner: "tester".into(),
                 members: Vec::new(),
                 expires_at_ms: tomorrow,
+                evidence_retention_days: None,
             },
             &vigil_audit::NewAuditEntry {
                 actor: vigil_audit::Actor {

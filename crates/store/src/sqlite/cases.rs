@@ -16,6 +16,8 @@ pub struct Case {
     pub opened_at_ms: i64,
     pub expires_at_ms: i64,
     pub closed_at_ms: Option<i64>,
+    /// Days the sightings that raised this case's alerts are kept after it closes or expires.
+    pub evidence_retention_days: u32,
 }
 
 impl Case {
@@ -38,7 +40,15 @@ pub struct NewCase {
     pub owner: String,
     pub members: Vec<String>,
     pub expires_at_ms: i64,
+    /// Days its alerts' sightings are kept after the case ends (`DEFAULT_EVIDENCE_RETENTION_DAYS`
+    /// when `None`).
+    pub evidence_retention_days: Option<u32>,
 }
+
+/// Evidence kept 30 days after a case ends unless the case says otherwise.
+pub const DEFAULT_EVIDENCE_RETENTION_DAYS: u32 = 30;
+/// Ten years: longer is not a retention period.
+pub const MAX_EVIDENCE_RETENTION_DAYS: u32 = 3650;
 
 fn required(value: &str, what: &str) -> Result<String, StoreError> {
     let value = value.trim();
@@ -65,12 +75,14 @@ fn case_row(row: &Row<'_>) -> rusqlite::Result<(i64, Case)> {
             opened_at_ms: row.get(5)?,
             expires_at_ms: row.get(6)?,
             closed_at_ms: row.get(7)?,
+            evidence_retention_days: row.get(8)?,
         },
     ))
 }
 
 const CASE_COLUMNS: &str =
-    "id, reference, purpose, legal_basis, owner, opened_at, expires_at, closed_at";
+    "id, reference, purpose, legal_basis, owner, opened_at, expires_at, closed_at, \
+     evidence_retention_days";
 
 fn audit_in(
     connection: &rusqlite::Connection,
@@ -106,19 +118,29 @@ impl SqliteStore {
                 "a case needs an expiry in the future".into(),
             ));
         }
+        let evidence_retention_days = case
+            .evidence_retention_days
+            .unwrap_or(DEFAULT_EVIDENCE_RETENTION_DAYS);
+        if evidence_retention_days > MAX_EVIDENCE_RETENTION_DAYS {
+            return Err(StoreError::Invalid(format!(
+                "evidence retention is at most {MAX_EVIDENCE_RETENTION_DAYS} days"
+            )));
+        }
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         transaction
             .execute(
-                "INSERT INTO cases (reference, purpose, legal_basis, owner, opened_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO cases (reference, purpose, legal_basis, owner, opened_at, expires_at,
+                                    evidence_retention_days)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     reference,
                     purpose,
                     legal_basis,
                     owner,
                     now_ms,
-                    case.expires_at_ms
+                    case.expires_at_ms,
+                    evidence_retention_days
                 ],
             )
             .map_err(|error| {
@@ -148,6 +170,7 @@ impl SqliteStore {
             opened_at_ms: now_ms,
             expires_at_ms: case.expires_at_ms,
             closed_at_ms: None,
+            evidence_retention_days,
         })
     }
 

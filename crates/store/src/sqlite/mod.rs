@@ -2,12 +2,14 @@
 
 mod cases;
 mod migrations;
+mod misuse;
 mod rows;
 mod video;
 mod watchlists;
 
-pub use cases::{Case, NewCase};
+pub use cases::{Case, NewCase, DEFAULT_EVIDENCE_RETENTION_DAYS};
 pub use migrations::LATEST_SCHEMA_VERSION;
+pub use misuse::{is_off_hours, local_day_start, MisuseAlert, MisuseRule, UserSearchActivity};
 pub use watchlists::{
     ActiveWatchEntry, AlertRecord, AlertReview, AlertState, NewAlert, NewWatchEntry,
     ReviewDecision, WatchEntry, Watchlist, CONFIRMATIONS_NEEDED,

@@ -314,23 +314,35 @@ impl VideoStore for SqliteStore {
         &self,
         before_ms: i64,
         matched: Option<bool>,
+        now_ms: i64,
     ) -> Result<Vec<SightingId>, StoreError> {
-        let condition = match matched {
-            None => "ended_at < ?1",
-            Some(true) => "ended_at < ?1 AND top_subject IS NOT NULL",
-            Some(false) => "ended_at < ?1 AND top_subject IS NULL",
+        const ALERTED: &str = "EXISTS (SELECT 1 FROM alerts WHERE alerts.sighting = sightings.id)";
+        let kind = match matched {
+            None => String::new(),
+            Some(true) => format!("AND (top_subject IS NOT NULL OR {ALERTED})"),
+            Some(false) => format!("AND top_subject IS NULL AND NOT {ALERTED}"),
         };
+        // The case's end is its closing or its expiry, whichever came first.
+        let condition = format!(
+            "ended_at < ?1 {kind} AND NOT EXISTS (
+                SELECT 1 FROM alerts
+                JOIN watchlist_entries ON watchlist_entries.id = alerts.watchlist_entry
+                JOIN cases ON cases.reference = watchlist_entries.case_ref
+                WHERE alerts.sighting = sightings.id AND alerts.state != 'rejected'
+                  AND ?2 < min(coalesce(cases.closed_at, cases.expires_at), cases.expires_at)
+                           + cases.evidence_retention_days * 86400000)"
+        );
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let ids: Vec<i64> = {
             let mut statement =
                 transaction.prepare(&format!("SELECT id FROM sightings WHERE {condition}"))?;
-            let rows = statement.query_map([before_ms], |row| row.get(0))?;
+            let rows = statement.query_map(params![before_ms, now_ms], |row| row.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
         transaction.execute(
             &format!("DELETE FROM sightings WHERE {condition}"),
-            [before_ms],
+            params![before_ms, now_ms],
         )?;
         transaction.commit()?;
         Ok(ids.into_iter().map(SightingId).collect())

@@ -419,6 +419,67 @@ impl SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every entry, current, expired or removed, whose subject is one of `subjects` or whose
+    /// recorded name is one of `names` (a removed entry keeps the name after its templates
+    /// are gone), for subject access reports.
+    pub fn watch_entries_concerning(
+        &self,
+        subjects: &[SubjectId],
+        names: &[String],
+    ) -> Result<Vec<WatchEntry>, StoreError> {
+        let connection = self.connection.lock();
+        let subject_ids: Vec<i64> = subjects.iter().map(|s| s.0).collect();
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM watchlist_entries
+             WHERE subject IN (SELECT value FROM json_each(?1))
+                OR subject_name IN (SELECT value FROM json_each(?2))
+             ORDER BY id"
+        );
+        let mut statement = connection.prepare(&sql)?;
+        let rows = statement.query_map(
+            params![
+                serde_json::to_string(&subject_ids).unwrap_or_else(|_| "[]".into()),
+                serde_json::to_string(names).unwrap_or_else(|_| "[]".into())
+            ],
+            entry_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every alert about one of `subjects`, raised by one of `sightings`, or on one of
+    /// `entries`, oldest first, for subject access reports.
+    pub fn alerts_concerning(
+        &self,
+        subjects: &[SubjectId],
+        sightings: &[i64],
+        entries: &[i64],
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let connection = self.connection.lock();
+        let subject_ids: Vec<i64> = subjects.iter().map(|s| s.0).collect();
+        let json = |ids: &[i64]| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let ids: Vec<i64> = {
+            let mut statement = connection.prepare(
+                "SELECT id FROM alerts
+                 WHERE subject IN (SELECT value FROM json_each(?1))
+                    OR sighting IN (SELECT value FROM json_each(?2))
+                    OR watchlist_entry IN (SELECT value FROM json_each(?3))
+                 ORDER BY id",
+            )?;
+            let rows = statement.query_map(
+                params![json(&subject_ids), json(sightings), json(entries)],
+                |row| row.get(0),
+            )?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut alerts = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(alert) = load_alert(&connection, id)? {
+                alerts.push(alert);
+            }
+        }
+        Ok(alerts)
+    }
+
     /// Entries that may match at `now_ms`: not removed, not expired, subject still enrolled,
     /// and their case open.
     pub fn active_watch_entries(&self, now_ms: i64) -> Result<Vec<ActiveWatchEntry>, StoreError> {
