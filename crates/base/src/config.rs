@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// `VIGIL_*` variables that are not configuration keys: the config file's path, the log
 /// filter, and the shared data folder used by tests, the demo and the benchmarks.
-pub const NOT_CONFIG_VARIABLES: &[&str] = &["CONFIG", "LOG", "SHARED_DIR"];
+pub const NOT_CONFIG_VARIABLES: &[&str] = &["CONFIG", "LOG", "SHARED_DIR", "SEAL_KEYS"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -44,8 +44,19 @@ pub struct VigilConfig {
     pub matching: MatchingConfig,
     pub server: ServerConfig,
     pub video: VideoConfig,
+    pub encryption: EncryptionConfig,
     /// Cameras started with the server; the cameras API adds, changes and removes more.
     pub cameras: Vec<CameraConfig>,
+}
+
+/// Encryption at rest (docs/design/011). Keys come from `key_file`, or else from the
+/// `VIGIL_SEAL_KEYS` variable (never parsed as configuration); with neither, nothing is sealed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// Key file: one key per line (`vigil keys generate`), the last one active. Relative to
+    /// the working directory, like every other path here.
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -115,6 +126,7 @@ impl Default for VigilConfig {
             matching: MatchingConfig::default(),
             server: ServerConfig::default(),
             video: VideoConfig::default(),
+            encryption: EncryptionConfig::default(),
             cameras: Vec::new(),
         }
     }
@@ -315,9 +327,19 @@ mod tests {
                 ("OTHER".to_string(), "x".to_string()),
                 ("VIGIL_SHARED_DIR".to_string(), "/somewhere".to_string()),
                 ("VIGIL_LOG".to_string(), "debug".to_string()),
+                // keys, not configuration: never parsed (nor echoed in an error)
+                ("VIGIL_SEAL_KEYS".to_string(), "c2VjcmV0".to_string()),
+                (
+                    "VIGIL_ENCRYPTION__KEY_FILE".to_string(),
+                    "/etc/vigil/keys".to_string(),
+                ),
             ],
         )
         .unwrap();
+        assert_eq!(
+            config.encryption.key_file,
+            Some(PathBuf::from("/etc/vigil/keys"))
+        );
         assert_eq!(config.data_dir, PathBuf::from("/a"));
         assert_eq!(config.server.bind, "127.0.0.1:2");
         assert_eq!(config.matching.false_match_rate, 1e-4);

@@ -58,10 +58,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "webhooks",
         sql: vigil_notify::SCHEMA_SQL,
     },
+    Migration {
+        version: 9,
+        name: "sealed_blobs",
+        sql: include_str!("../../migrations/0009_sealed_blobs.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const LATEST_SCHEMA_VERSION: u32 = 8;
+pub const LATEST_SCHEMA_VERSION: u32 = 9;
 
 pub(crate) fn schema_version(connection: &Connection) -> Result<u32, StoreError> {
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
