@@ -8,6 +8,7 @@ mod context;
 mod demo;
 mod enrol;
 mod evaluate;
+mod keys;
 mod models;
 mod output;
 mod serve;
@@ -53,5 +54,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&context, args),
         Command::Users(command) => access::users(&context, command),
         Command::Audit(command) => access::audit(&context, command),
+        Command::Keys(command) => keys::run(&context, command),
     }
 }
