@@ -393,7 +393,7 @@ fn data_files(directory: &Path) -> Vec<u8> {
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(directory).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_file() && !path.extension().is_some_and(|e| e == "keys") {
+        if path.is_file() && path.extension().is_none_or(|e| e != "keys") {
             bytes.extend(std::fs::read(path).unwrap());
         }
     }
