@@ -131,8 +131,9 @@ pub fn audit(context: &Context, command: AuditCommand) -> anyhow::Result<()> {
             } else {
                 Vec::new()
             };
-            let report =
-                store.with_connection(|connection| vigil_audit::verify(connection, &anchors))?;
+            let report = store.with_connection(|connection| {
+                vigil_audit::verify_sealed(connection, &anchors, store.sealer())
+            })?;
             println!(
                 "{} entries checked against {} published heads",
                 report.entries_checked, report.anchors_checked

@@ -739,7 +739,7 @@ fn measure(
         video_store.clone(),
         tracking,
         gating,
-        &index_dir,
+        Some(&index_dir),
     )?;
     let mut events = analysis.subscribe();
     let mut video = context.config.video.clone();

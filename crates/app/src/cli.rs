@@ -66,6 +66,22 @@ pub enum Command {
     Search(SearchArgs),
     /// Subject access report: everything held about one person, from a photo or a subject.
     AccessReport(AccessReportArgs),
+    /// Keys for encryption at rest: generate one, reseal after adding one, show which keys
+    /// the stored data needs.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Print a new key as one key-file line. Appending it to the key file makes it the active
+    /// key: `vigil keys generate >> /etc/vigil/keys`, then `vigil keys reseal`.
+    Generate,
+    /// The rotation job: re-encrypt with the active key every blob sealed with an older key,
+    /// and encrypt blobs stored before encryption was turned on. Safe to interrupt and rerun.
+    Reseal,
+    /// How many blobs each key sealed, and how many are plaintext, per column.
+    Status,
 }
 
 #[derive(Subcommand)]

@@ -152,12 +152,20 @@ impl Context {
         Ok(self.open_sqlite()?)
     }
 
-    /// The embedded database, which serves both the gallery and the video side.
+    /// The embedded database, which serves both the gallery and the video side, with the
+    /// configured keys for encryption at rest (if any).
     pub fn open_sqlite(&self) -> anyhow::Result<Arc<SqliteStore>> {
         let path = self.database_path();
-        let store = SqliteStore::open(&path)
+        let store = SqliteStore::open_sealed(&path, self.sealer()?)
             .with_context(|| format!("opening the database {}", path.display()))?;
         Ok(Arc::new(store))
+    }
+
+    /// The keys for encryption at rest: `encryption.key_file`, else `$VIGIL_SEAL_KEYS`, else
+    /// none (docs/design/011).
+    pub fn sealer(&self) -> anyhow::Result<Option<vigil_seal::Sealer>> {
+        vigil_seal::Sealer::load(self.config.encryption.key_file.as_deref())
+            .context("loading the keys for encryption at rest")
     }
 
     /// Published audit-log heads (JSON Lines), checked by `vigil audit verify`.

@@ -37,8 +37,10 @@ pub fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
     }
     let analyzer = Arc::new(context.analyzer(None)?);
     let calibration = context.calibration(analyzer.recognizer_model().as_str())?;
+    // with the configured keys: the demo's embeddings and thumbnails are biometric data too
     let store = Arc::new(
-        SqliteStore::open(&database).with_context(|| format!("opening {}", database.display()))?,
+        SqliteStore::open_sealed(&database, context.sealer()?)
+            .with_context(|| format!("opening {}", database.display()))?,
     );
     let service = FaceService::new(
         analyzer,

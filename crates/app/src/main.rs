@@ -9,6 +9,7 @@ mod context;
 mod demo;
 mod enrol;
 mod evaluate;
+mod keys;
 mod models;
 mod output;
 mod serve;
@@ -57,5 +58,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cases(command) => accountability::cases(&context, command),
         Command::Search(args) => accountability::search(&context, args),
         Command::AccessReport(args) => accountability::access_report(&context, args),
+        Command::Keys(command) => keys::run(&context, command),
     }
 }

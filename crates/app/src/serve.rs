@@ -18,12 +18,30 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     let video_config = &context.config.video;
     let tracking = VideoAnalysis::tracking_from_table(&video_config.tracking)?;
     let video_store: Arc<dyn VideoStore> = store.clone();
+    let index_dir = context.config.data_dir.join("index").join("sightings");
+    // With encryption at rest the index lives in memory only, rebuilt from the sealed
+    // embeddings at start, so no plaintext embedding reaches the disk (design 011); an index
+    // written before encryption was turned on is deleted.
+    let index_dir = if store.sealer().is_some() {
+        if index_dir.exists() {
+            std::fs::remove_dir_all(&index_dir).with_context(|| {
+                format!(
+                    "deleting the plaintext sightings index {}",
+                    index_dir.display()
+                )
+            })?;
+            tracing::info!(target: "vigil", "deleted the on-disk sightings index: encryption at rest keeps it in memory");
+        }
+        None
+    } else {
+        Some(index_dir)
+    };
     let analysis = VideoAnalysis::new(
         service.clone(),
         video_store.clone(),
         tracking,
         video_config.motion_gating,
-        &context.config.data_dir.join("index").join("sightings"),
+        index_dir.as_deref(),
     )
     .context("opening the sightings index")?;
     service

@@ -20,7 +20,8 @@ fn vigil(data: &Path, models: &Path) -> Command {
         .env("VIGIL_DATA_DIR", data)
         .env("VIGIL_MODELS_DIR", models)
         .env("VIGIL_SHARED_DIR", shared())
-        .env_remove("VIGIL_CONFIG");
+        .env_remove("VIGIL_CONFIG")
+        .env_remove("VIGIL_SEAL_KEYS");
     command
 }
 
@@ -616,4 +617,106 @@ fn the_command_line_holds_searches_to_cases_and_answers_subject_access_requests(
     let log = String::from_utf8_lossy(&export.stdout);
     assert!(log.contains("\"action\":\"access_report\""));
     assert!(log.contains("\"detail\":\"not_in_case\""), "{log}");
+}
+
+/// Any 32-byte piece of `secret` found in `disk` (blobs are split over overflow pages).
+fn shares_a_piece(disk: &[u8], secret: &[u8]) -> bool {
+    secret
+        .chunks_exact(32)
+        .step_by(8)
+        .any(|piece| disk.windows(32).any(|window| window == piece))
+}
+
+fn data_files(directory: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(directory).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.extension().is_none_or(|e| e != "keys") {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    bytes
+}
+
+/// Encryption at rest end to end: keys from a file, enrol and identify (the probe is audited),
+/// no photo bytes in the data folder, refused without the key, rotation by appending a key,
+/// `keys reseal`, and removing the old key; then keys from `$VIGIL_SEAL_KEYS`.
+#[test]
+fn encrypted_store_unreadable_without_the_key_through_the_cli() {
+    let directory = tempfile::tempdir().unwrap();
+    let models = shared().join("models");
+    let key_file = directory.path().join("vigil.keys");
+    let generate = || {
+        let output = vigil(directory.path(), &models)
+            .args(["keys", "generate"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let first_key = generate();
+    std::fs::write(&key_file, &first_key).unwrap();
+    let with_keys = || {
+        let mut command = vigil(directory.path(), &models);
+        command.env("VIGIL_ENCRYPTION__KEY_FILE", &key_file);
+        command
+    };
+    let run = |mut command: Command, args: &[&str], extra: Option<&Path>| {
+        command.args(args);
+        if let Some(extra) = extra {
+            command.arg(extra);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+        text(&output)
+    };
+    let probe = lfw("Tony_Blair", 2);
+    run(
+        with_keys(),
+        &["enroll", "--subject", "Tony Blair"],
+        Some(&lfw("Tony_Blair", 1)),
+    );
+    let identified = run(with_keys(), &["identify"], Some(&probe));
+    assert!(identified.contains("1. Tony Blair"), "{identified}");
+
+    let status = run(with_keys(), &["keys", "status"], None);
+    let first_id = status
+        .lines()
+        .find_map(|line| line.strip_prefix("active key: "))
+        .unwrap_or_else(|| panic!("{status}"))
+        .trim()
+        .to_owned();
+    assert!(
+        status.contains(&format!("audit_probes.image: plaintext 0, {first_id}: 1")),
+        "{status}"
+    );
+    let disk = data_files(directory.path());
+    assert!(!shares_a_piece(&disk, &std::fs::read(&probe).unwrap()));
+
+    let refused = vigil(directory.path(), &models)
+        .arg("identify")
+        .arg(&probe)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains(&first_id), "{}", text(&refused));
+
+    // Rotation: append a key, reseal, drop the old key.
+    let second_key = generate();
+    std::fs::write(&key_file, format!("{first_key}{second_key}")).unwrap();
+    let resealed = run(with_keys(), &["keys", "reseal"], None);
+    assert!(
+        resealed.contains("0 blobs left under other keys or in plaintext"),
+        "{resealed}"
+    );
+    assert!(!resealed.contains(&first_id), "{resealed}");
+    std::fs::remove_file(&key_file).unwrap();
+    let mut from_environment = vigil(directory.path(), &models);
+    from_environment.env("VIGIL_SEAL_KEYS", second_key.trim());
+    let identified = run(from_environment, &["identify"], Some(&probe));
+    assert!(identified.contains("1. Tony Blair"), "{identified}");
+    let mut from_environment = vigil(directory.path(), &models);
+    from_environment.env("VIGIL_SEAL_KEYS", second_key.trim());
+    let verified = run(from_environment, &["audit", "verify"], None);
+    assert!(verified.contains("audit log intact"), "{verified}");
 }

@@ -22,4 +22,7 @@ pub enum AuditError {
     /// An export or anchor file holds a line that is not what this code writes.
     #[error("malformed audit file, line {line}: {reason}")]
     Malformed { line: u64, reason: String },
+    /// A sealed probe image could not be opened (no or wrong key, altered, another row's).
+    #[error("sealed probe image: {0}")]
+    Seal(#[from] vigil_seal::SealError),
 }

@@ -22,10 +22,11 @@ pub use error::AuditError;
 pub use export::export;
 pub use hash::canonical_json;
 pub use log::{
-    actor_activity, append, entries, head, probe_image, ActorActivity, AuditFilter, DEFAULT_LIMIT,
-    MAX_LIMIT, MAX_PROBE_BYTES, MAX_REQUEST_BYTES, MAX_TEXT_BYTES,
+    actor_activity, append, append_sealed, entries, head, probe_binding, probe_image,
+    ActorActivity, AuditFilter, DEFAULT_LIMIT, MAX_LIMIT, MAX_PROBE_BYTES, MAX_REQUEST_BYTES,
+    MAX_TEXT_BYTES,
 };
-pub use verify::{verify, verify_export, Problem, VerifyReport};
+pub use verify::{verify, verify_export, verify_sealed, Problem, VerifyReport};
 
 /// Creates the `audit_entries` and `audit_probes` tables, their indexes and the append-only
 /// triggers. Version 1; frozen once released, like every migration.

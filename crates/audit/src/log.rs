@@ -9,7 +9,9 @@ use crate::hash::{canonical_json, RawEntry};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use vigil_seal::Sealer;
 
 /// Longest text field accepted, in bytes: audit fields are names and sentences, not documents.
 pub const MAX_TEXT_BYTES: usize = 4096;
@@ -34,27 +36,48 @@ pub(crate) const ENTRY_COLUMNS: &str = "sequence, at_ms, actor_id, actor_name, a
 /// transaction with `BEGIN IMMEDIATE`, so no other writer can append between reading the chain's
 /// tail and inserting (were one to, the insert would fail rather than fork the chain). On a
 /// connection in autocommit mode the append runs in its own immediate transaction.
+///
+/// The probe image, if any, is stored as given: use [`append_sealed`] where encryption at rest
+/// is configured.
 pub fn append(
     conn: &Connection,
     entry: &NewAuditEntry,
     at_ms: i64,
 ) -> Result<AuditRecord, AuditError> {
+    append_sealed(conn, entry, at_ms, None)
+}
+
+/// [`append`], sealing the probe image with `sealer` when one is given (encryption at rest,
+/// docs/design/011), bound to its sha256 by [`probe_binding`]. The chain hashes the sha256 of
+/// the plaintext either way, so sealing and resealing never touch the chain.
+pub fn append_sealed(
+    conn: &Connection,
+    entry: &NewAuditEntry,
+    at_ms: i64,
+    sealer: Option<&Sealer>,
+) -> Result<AuditRecord, AuditError> {
     validate(entry)?;
     if conn.is_autocommit() {
         let transaction =
             rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-        let record = append_in_transaction(&transaction, entry, at_ms)?;
+        let record = append_in_transaction(&transaction, entry, at_ms, sealer)?;
         transaction.commit()?;
         Ok(record)
     } else {
-        append_in_transaction(conn, entry, at_ms)
+        append_in_transaction(conn, entry, at_ms, sealer)
     }
+}
+
+/// The associated data that binds a sealed probe image to its row: `probe:<sha256>:image`.
+pub fn probe_binding(sha256: &str) -> Vec<u8> {
+    format!("probe:{sha256}:image").into_bytes()
 }
 
 fn append_in_transaction(
     conn: &Connection,
     entry: &NewAuditEntry,
     at_ms: i64,
+    sealer: Option<&Sealer>,
 ) -> Result<AuditRecord, AuditError> {
     let previous = head(conn)?;
     let sequence = previous
@@ -62,7 +85,7 @@ fn append_in_transaction(
         .checked_add(1)
         .ok_or_else(|| AuditError::Corrupt("the sequence number is at its maximum".to_owned()))?;
     let probe_sha256 = match &entry.probe_image {
-        Some(image) => Some(store_probe(conn, image, at_ms)?),
+        Some(image) => Some(store_probe(conn, image, at_ms, sealer)?),
         None => None,
     };
     let mut raw = RawEntry {
@@ -107,15 +130,24 @@ fn append_in_transaction(
 }
 
 /// Stores the probe unless an identical one is already there; returns its sha256.
-fn store_probe(conn: &Connection, image: &[u8], at_ms: i64) -> Result<String, AuditError> {
+fn store_probe(
+    conn: &Connection,
+    image: &[u8],
+    at_ms: i64,
+    sealer: Option<&Sealer>,
+) -> Result<String, AuditError> {
     let sha256 = hex::encode(Sha256::digest(image));
+    let stored = match sealer {
+        Some(sealer) => Cow::Owned(sealer.seal(image, &probe_binding(&sha256))?),
+        None => Cow::Borrowed(image),
+    };
     // INSERT ... SELECT WHERE NOT EXISTS rather than ON CONFLICT: the table's insert trigger
     // refuses a second row for one sha256 before any conflict clause is consulted.
     conn.prepare_cached(
         "INSERT INTO audit_probes (sha256, image, first_stored_at_ms) \
          SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM audit_probes WHERE sha256 = ?1)",
     )?
-    .execute(params![sha256, image, at_ms])?;
+    .execute(params![sha256, stored.as_ref(), at_ms])?;
     Ok(sha256)
 }
 
@@ -189,12 +221,34 @@ pub fn head(conn: &Connection) -> Result<ChainHead, AuditError> {
     }
 }
 
-/// The probe image stored under `sha256`, if any.
-pub fn probe_image(conn: &Connection, sha256: &str) -> Result<Option<Vec<u8>>, AuditError> {
-    Ok(conn
+/// The probe image stored under `sha256`, if any, opened with `sealer` when it is sealed (a
+/// sealed image without a sealer is an error, never returned as is).
+pub fn probe_image(
+    conn: &Connection,
+    sha256: &str,
+    sealer: Option<&Sealer>,
+) -> Result<Option<Vec<u8>>, AuditError> {
+    let stored: Option<Vec<u8>> = conn
         .prepare_cached("SELECT image FROM audit_probes WHERE sha256 = ?1")?
         .query_row([sha256], |row| row.get(0))
-        .optional()?)
+        .optional()?;
+    match stored {
+        Some(image) => Ok(Some(open_probe(&image, sha256, sealer)?)),
+        None => Ok(None),
+    }
+}
+
+/// A stored probe image's plaintext: legacy plaintext as is, a sealed one opened.
+pub(crate) fn open_probe(
+    stored: &[u8],
+    sha256: &str,
+    sealer: Option<&Sealer>,
+) -> Result<Vec<u8>, AuditError> {
+    match (vigil_seal::sealed_key_id(stored), sealer) {
+        (None, _) => Ok(stored.to_vec()),
+        (Some(_), Some(sealer)) => Ok(sealer.open(stored, &probe_binding(sha256))?),
+        (Some(key), None) => Err(vigil_seal::SealError::UnknownKey(key).into()),
+    }
 }
 
 /// What an auditor asks for; every field left `None` matches everything.

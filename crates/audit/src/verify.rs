@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
+use vigil_seal::Sealer;
 
 /// One kind of damage. `verify` reports the first of each kind (and counts them all): the
 /// first is where an investigation starts, and one edit usually causes more than one kind.
@@ -61,6 +62,9 @@ pub enum Problem {
     ProbeMissing { sequence: u64, sha256: String },
     /// A stored probe image does not hash to the sha256 it is stored under: it was replaced.
     ProbeAltered { sha256: String },
+    /// A sealed probe image could not be opened to check it: no key for it was given, or it
+    /// fails authentication (altered, or copied from another row).
+    ProbeUnreadable { sha256: String, reason: String },
     /// An export has no final head line: it was cut off or its head removed.
     ExportHeadMissing,
     /// An export's head line disagrees with its last entry.
@@ -83,6 +87,7 @@ impl Problem {
             Problem::AnchorMismatch { .. } => "anchor_mismatch",
             Problem::ProbeMissing { .. } => "probe_missing",
             Problem::ProbeAltered { .. } => "probe_altered",
+            Problem::ProbeUnreadable { .. } => "probe_unreadable",
             Problem::ExportHeadMissing => "export_head_missing",
             Problem::ExportHeadMismatch { .. } => "export_head_mismatch",
         }
@@ -269,7 +274,19 @@ impl Walker {
 ///
 /// Without anchors a cut-off tail is undetectable: what remains is a valid, shorter chain.
 /// On a connection in autocommit mode the walk reads one consistent snapshot.
+///
+/// Sealed probe images (encryption at rest) cannot be checked without their keys: use
+/// [`verify_sealed`] there, or each is reported as `ProbeUnreadable`.
 pub fn verify(conn: &Connection, anchors: &[ChainHead]) -> Result<VerifyReport, AuditError> {
+    verify_sealed(conn, anchors, None)
+}
+
+/// [`verify`], opening sealed probe images with `sealer` to check them against their sha256.
+pub fn verify_sealed(
+    conn: &Connection,
+    anchors: &[ChainHead],
+    sealer: Option<&Sealer>,
+) -> Result<VerifyReport, AuditError> {
     // Dropped at the end, which ends the read transaction; nothing is written.
     let _snapshot = if conn.is_autocommit() {
         Some(rusqlite::Transaction::new_unchecked(
@@ -304,7 +321,7 @@ pub fn verify(conn: &Connection, anchors: &[ChainHead]) -> Result<VerifyReport, 
         }
     }
     let mut report = walker.finish();
-    check_probes(conn, &probes_named, &mut report)?;
+    check_probes(conn, &probes_named, &mut report, sealer)?;
     Ok(report)
 }
 
@@ -312,6 +329,7 @@ fn check_probes(
     conn: &Connection,
     probes_named: &[(u64, String)],
     report: &mut VerifyReport,
+    sealer: Option<&Sealer>,
 ) -> Result<(), AuditError> {
     let mut exists = conn.prepare("SELECT 1 FROM audit_probes WHERE sha256 = ?1")?;
     for (sequence, sha256) in probes_named {
@@ -326,8 +344,18 @@ fn check_probes(
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let sha256: String = row.get(0)?;
-        let image = row.get_ref(1)?.as_blob().unwrap_or_default();
-        if hex::encode(Sha256::digest(image)) != sha256 {
+        let stored = row.get_ref(1)?.as_blob().unwrap_or_default();
+        let image = match crate::log::open_probe(stored, &sha256, sealer) {
+            Ok(image) => image,
+            Err(error) => {
+                report.report(Problem::ProbeUnreadable {
+                    sha256,
+                    reason: error.to_string(),
+                });
+                continue;
+            }
+        };
+        if hex::encode(Sha256::digest(&image)) != sha256 {
             report.report(Problem::ProbeAltered { sha256 });
         }
     }

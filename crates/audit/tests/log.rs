@@ -94,7 +94,7 @@ fn same_probe_is_stored_once_and_an_altered_probe_is_detected() {
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"the same probe"))
     );
     assert_eq!(
-        probe_image(&conn, &sha256).unwrap().as_deref(),
+        probe_image(&conn, &sha256, None).unwrap().as_deref(),
         Some(&b"the same probe"[..])
     );
     assert!(verify(&conn, &[]).unwrap().is_intact());

@@ -9,8 +9,16 @@ use std::path::{Path, PathBuf};
 
 /// `VIGIL_*` variables that are not configuration keys: the config file's path, the log
 /// filter, and the shared data folder used by tests, the demo and the benchmarks.
-pub const NOT_CONFIG_VARIABLES: &[&str] =
-    &["CONFIG", "LOG", "SHARED_DIR", "USER", "CASE", "REASON"];
+pub const NOT_CONFIG_VARIABLES: &[&str] = &[
+    "CONFIG",
+    "LOG",
+    "SHARED_DIR",
+    "SEAL_KEYS",
+    // who acts, under which case and why, on the command line
+    "USER",
+    "CASE",
+    "REASON",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -46,8 +54,19 @@ pub struct VigilConfig {
     pub server: ServerConfig,
     pub misuse: MisuseConfig,
     pub video: VideoConfig,
+    pub encryption: EncryptionConfig,
     /// Cameras started with the server; the cameras API adds, changes and removes more.
     pub cameras: Vec<CameraConfig>,
+}
+
+/// Encryption at rest (docs/design/011). Keys come from `key_file`, or else from the
+/// `VIGIL_SEAL_KEYS` variable (never parsed as configuration); with neither, nothing is sealed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// Key file: one key per line (`vigil keys generate`), the last one active. Relative to
+    /// the working directory, like every other path here.
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -118,6 +137,7 @@ impl Default for VigilConfig {
             server: ServerConfig::default(),
             misuse: MisuseConfig::default(),
             video: VideoConfig::default(),
+            encryption: EncryptionConfig::default(),
             cameras: Vec::new(),
         }
     }
@@ -390,9 +410,19 @@ mod tests {
                 ("OTHER".to_string(), "x".to_string()),
                 ("VIGIL_SHARED_DIR".to_string(), "/somewhere".to_string()),
                 ("VIGIL_LOG".to_string(), "debug".to_string()),
+                // keys, not configuration: never parsed (nor echoed in an error)
+                ("VIGIL_SEAL_KEYS".to_string(), "c2VjcmV0".to_string()),
+                (
+                    "VIGIL_ENCRYPTION__KEY_FILE".to_string(),
+                    "/etc/vigil/keys".to_string(),
+                ),
             ],
         )
         .unwrap();
+        assert_eq!(
+            config.encryption.key_file,
+            Some(PathBuf::from("/etc/vigil/keys"))
+        );
         assert_eq!(config.data_dir, PathBuf::from("/a"));
         assert_eq!(config.server.bind, "127.0.0.1:2");
         assert_eq!(config.matching.false_match_rate, 1e-4);

@@ -164,7 +164,8 @@ struct State {
 }
 
 struct Writer {
-    wal: Wal,
+    /// `None` for an index kept in memory only (`in_memory`): nothing is logged or written.
+    wal: Option<Wal>,
     generation: u64,
     next_file_number: u64,
 }
@@ -499,12 +500,50 @@ impl SegmentedIndex {
             options,
             state: RwLock::new(state),
             writer: Mutex::new(Writer {
-                wal,
+                wal: Some(wal),
                 generation: manifest.generation,
                 next_file_number: manifest.next_file_number,
             }),
             pool,
         })
+    }
+
+    /// An index that never touches the disk: no log, no segment files, everything in the
+    /// growing segment (scanned exactly, without int8 codes or IVF-PQ). For encryption at rest
+    /// (design 011), where plaintext embeddings must not be written; the owner rebuilds it at
+    /// start from the sealed copies in the database. `seal`, `compact` and `build_ann` do
+    /// nothing on it.
+    pub fn in_memory(
+        model: ModelId,
+        dimension: usize,
+        options: SegmentedOptions,
+    ) -> Result<Self, IndexError> {
+        if dimension == 0 {
+            return Err(IndexError::AnnConfig("dimension must be positive".into()));
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.threads)
+            .thread_name(|index| format!("vigil-segmented-{index}"))
+            .build()
+            .map_err(|error| IndexError::ThreadPool(error.to_string()))?;
+        Ok(Self {
+            dir: PathBuf::new(),
+            model,
+            dimension,
+            options,
+            state: RwLock::new(State::empty()),
+            writer: Mutex::new(Writer {
+                wal: None,
+                generation: 0,
+                next_file_number: 1,
+            }),
+            pool,
+        })
+    }
+
+    /// True for an index made by `in_memory`.
+    pub fn is_in_memory(&self) -> bool {
+        self.writer.lock().wal.is_none()
     }
 
     /// Replaces whatever `dir` holds with an index of `entries` (start-up rebuild from the
@@ -651,8 +690,10 @@ impl SegmentedIndex {
     /// wholly before it are deleted now, partly expired ones at the next `compact`.
     pub fn drop_before(&self, time_ms: i64) -> Result<usize, IndexError> {
         let mut writer = self.writer.lock();
-        writer.wal.append(&WalRecord::DropBefore { time_ms })?;
-        writer.wal.sync()?;
+        if let Some(wal) = writer.wal.as_mut() {
+            wal.append(&WalRecord::DropBefore { time_ms })?;
+            wal.sync()?;
+        }
         let doomed = {
             let mut state = self.state.write();
             state.apply(WalRecord::DropBefore { time_ms }, self.dimension);
@@ -683,10 +724,12 @@ impl SegmentedIndex {
 
     fn log_and_apply(&self, records: Vec<WalRecord>) -> Result<(), IndexError> {
         let mut writer = self.writer.lock();
-        for record in &records {
-            writer.wal.append(record)?;
+        if let Some(wal) = writer.wal.as_mut() {
+            for record in &records {
+                wal.append(record)?;
+            }
+            wal.sync()?;
         }
-        writer.wal.sync()?;
         let should_seal = {
             let mut state = self.state.write();
             for record in records {
@@ -697,7 +740,8 @@ impl SegmentedIndex {
                     .growing_time_ms
                     .is_some_and(|(low, high)| high - low >= self.options.segment_span_ms)
         };
-        if should_seal {
+        // In memory, everything stays in the growing segment: sealing would write a file.
+        if should_seal && writer.wal.is_some() {
             self.seal_locked(&mut writer, &mut |_| {})?;
         }
         Ok(())
@@ -707,6 +751,9 @@ impl SegmentedIndex {
     /// or `segment_span_ms`).
     pub fn seal(&self) -> Result<(), IndexError> {
         let mut writer = self.writer.lock();
+        if writer.wal.is_none() {
+            return Ok(());
+        }
         self.seal_locked(&mut writer, &mut |_| {})
     }
 
@@ -779,11 +826,14 @@ impl SegmentedIndex {
     /// Writes a new manifest naming the current segments; with `new_log`, also starts a new
     /// empty log (the old one's records are all in segments now) and deletes the old one.
     fn checkpoint(&self, writer: &mut Writer, new_log: bool) -> Result<(), IndexError> {
-        let old_log = writer.wal.path().to_path_buf();
+        let Some(old_log) = writer.wal.as_ref().map(|wal| wal.path().to_path_buf()) else {
+            // in memory: there is no manifest or log to write
+            return Ok(());
+        };
         let generation = writer.generation + 1;
         let log_name = if new_log {
             let name = format!("wal-{generation:010}.log");
-            writer.wal = Wal::create(&self.dir.join(&name), self.dimension)?;
+            writer.wal = Some(Wal::create(&self.dir.join(&name), self.dimension)?);
             name
         } else {
             old_log

@@ -581,3 +581,41 @@ fn sigkill_at_any_point_leaves_an_index_that_agrees_with_the_acknowledged_writes
     .unwrap();
     assert!(index.stats().sealed_segments >= 2);
 }
+
+/// Encryption at rest (design 011) keeps the sightings index in memory: past the sealing
+/// threshold, after `seal`, `compact`, `build_ann` and `drop_before`, it must still answer like
+/// the exact answer, and write no file (it has no folder: a stray write would land in the
+/// working directory, whose listing must not change).
+#[test]
+fn an_in_memory_index_searches_like_a_persistent_one_and_writes_nothing() {
+    let listing = || -> Vec<PathBuf> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(".")
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    let index = SegmentedIndex::in_memory(model(), DIMENSION, small_options()).unwrap();
+    assert!(index.is_in_memory());
+    // three times seal_rows: a persistent index would have sealed segment files by now
+    insert_range(&index, 0..200);
+    index.seal().unwrap();
+    index.compact().unwrap();
+    index.build_ann(&mut |_| {}).unwrap();
+    assert!(index.delete(10).unwrap());
+    index.drop_before(20_000).unwrap();
+    assert_eq!(index.entries().len(), 180);
+    let filter = SearchFilter::default();
+    for query_id in [3u64, 50, 150] {
+        let query = vector_for(query_id);
+        for method in METHODS {
+            assert_same_ranking(
+                &search(&index, &query, 10, &filter, method),
+                &naive(&index, &query, 10, &filter),
+            );
+        }
+    }
+    assert_eq!(listing(), before);
+}

@@ -254,7 +254,9 @@ pub fn build_report(
     for (done, sha256) in probe_shas.iter().enumerate() {
         progress(done, total);
         let image = store
-            .with_connection(|connection| vigil_audit::probe_image(connection, sha256))
+            .with_connection(|connection| {
+                vigil_audit::probe_image(connection, sha256, store.sealer())
+            })
             .map_err(|e| ServiceError::Invalid(format!("audit log: {e}")))?;
         let shows_person = match image.map(|bytes| service.usable_face_embeddings(&bytes)) {
             Some(Ok((_, probe_faces))) => probe_faces.iter().any(|probe| {

@@ -254,12 +254,15 @@ pub struct VideoAnalysis {
 impl VideoAnalysis {
     /// `index_dir` holds the sightings' search index; it is reopened, and rebuilt from the
     /// store (with progress in the log) when it does not hold exactly the store's embeddings.
+    /// `None` keeps the index in memory only, rebuilt from the store at every start: with
+    /// encryption at rest the store's copies are sealed and the index must not write
+    /// plaintext embeddings to disk (design 011).
     pub fn new(
         service: Arc<FaceService>,
         store: Arc<dyn VideoStore>,
         tracking: TrackConfig,
         motion_gating: bool,
-        index_dir: &std::path::Path,
+        index_dir: Option<&std::path::Path>,
     ) -> Result<Arc<Self>, ServiceError> {
         tracking
             .validate()
@@ -694,7 +697,7 @@ impl<'a> CameraWorker<'a> {
 fn open_sighting_index(
     service: &FaceService,
     store: &dyn VideoStore,
-    dir: &std::path::Path,
+    dir: Option<&std::path::Path>,
 ) -> Result<SegmentedIndex, ServiceError> {
     let model = service.model().clone();
     let stored = store.sighting_embeddings_for_model(&model)?;
@@ -703,6 +706,22 @@ fn open_sighting_index(
         None => service.embedding_dimension()?,
     };
     let options = SegmentedOptions::default();
+    let Some(dir) = dir else {
+        tracing::info!(target: "vigil::video", entries = stored.len(), "loading the sightings index into memory");
+        let index = SegmentedIndex::in_memory(model, dimension, options)?;
+        let mut rows: Vec<(EntryMeta, Vec<f32>)> = stored
+            .into_iter()
+            .map(|e| {
+                (
+                    entry_meta(e.sighting, e.rank as usize, &e.camera, e.best_at_ms),
+                    e.embedding.values().to_vec(),
+                )
+            })
+            .collect();
+        rows.sort_by_key(|(meta, _)| (meta.timestamp_ms, meta.id));
+        index.insert_batch(&rows)?;
+        return Ok(index);
+    };
     let index = SegmentedIndex::open(dir, model.clone(), dimension, options.clone())?;
     let wanted: std::collections::HashSet<u64> = stored
         .iter()

@@ -47,7 +47,7 @@ fn the_four_intel_clips_give_one_sighting_per_person() {
         store.clone(),
         TrackConfig::default(),
         true,
-        &directory.path().join("index"),
+        Some(&directory.path().join("index")),
     )
     .unwrap();
     let mut events = analysis.subscribe();

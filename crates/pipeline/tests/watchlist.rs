@@ -102,7 +102,7 @@ fn watchlist_entries_alerts_and_the_two_reviewer_rule() {
         store.clone(),
         TrackConfig::default(),
         true,
-        &directory.path().join("index"),
+        Some(&directory.path().join("index")),
     )
     .unwrap();
     let now = 1_800_000_000_000;

@@ -21,6 +21,16 @@ pub enum StoreError {
     /// The database was written by a newer vigil; opening it with this one could corrupt it.
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     NewerSchema { found: u32, supported: u32 },
+    /// The database holds data sealed with a key that was not given (encryption at rest): the
+    /// store refuses to open rather than fail on every read.
+    #[error(
+        "{place} holds data sealed with key {key_id}, which is not configured \
+         (encryption.key_file or $VIGIL_SEAL_KEYS)"
+    )]
+    MissingKey { key_id: String, place: String },
+    /// A sealed blob failed to open: altered, copied from another row, or sealing failed.
+    #[error("sealed data: {0}")]
+    Seal(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

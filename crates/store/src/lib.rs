@@ -23,9 +23,9 @@ pub use sqlite::{
     DEFAULT_EVIDENCE_RETENTION_DAYS,
 };
 pub use sqlite::{
-    ActiveWatchEntry, AlertRecord, AlertReview, AlertState, Case, NewAlert, NewCase, NewWatchEntry,
-    ReviewDecision, SqliteStore, WatchEntry, Watchlist, CONFIRMATIONS_NEEDED,
-    LATEST_SCHEMA_VERSION,
+    ActiveWatchEntry, AlertRecord, AlertReview, AlertState, Case, ColumnSealing, NewAlert, NewCase,
+    NewWatchEntry, ResealProgress, ReviewDecision, SqliteStore, WatchEntry, Watchlist,
+    CONFIRMATIONS_NEEDED, LATEST_SCHEMA_VERSION,
 };
 pub use video_store::{
     NewSegment, NewSighting, SegmentRecord, SightingCandidate, SightingEmbedding, SightingId,

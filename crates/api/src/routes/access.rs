@@ -327,7 +327,9 @@ pub async fn audit_verify(
             .map(vigil_audit::read_anchors)
             .transpose()?
             .unwrap_or_default();
-        store.with_connection(|connection| vigil_audit::verify(connection, &anchors))
+        store.with_connection(|connection| {
+            vigil_audit::verify_sealed(connection, &anchors, store.sealer())
+        })
     })
     .await?
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;

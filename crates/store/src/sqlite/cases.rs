@@ -1,5 +1,6 @@
 //! Cases, written together with their audit entries in one transaction.
 
+use super::audit_in;
 use super::SqliteStore;
 use crate::error::StoreError;
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
@@ -84,16 +85,6 @@ const CASE_COLUMNS: &str =
     "id, reference, purpose, legal_basis, owner, opened_at, expires_at, closed_at, \
      evidence_retention_days";
 
-fn audit_in(
-    connection: &rusqlite::Connection,
-    entry: &NewAuditEntry,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    vigil_audit::append(connection, entry, now_ms)
-        .map(|_| ())
-        .map_err(|e| StoreError::Database(format!("audit log: {e}")))
-}
-
 fn members_of(connection: &rusqlite::Connection, id: i64) -> Result<Vec<String>, StoreError> {
     let mut statement = connection
         .prepare("SELECT user_name FROM case_members WHERE case_id = ?1 ORDER BY user_name")?;
@@ -158,7 +149,7 @@ impl SqliteStore {
                 params![id, member],
             )?;
         }
-        audit_in(&transaction, audit, now_ms)?;
+        audit_in(&transaction, audit, now_ms, self.sealer.as_ref())?;
         let members = members_of(&transaction, id)?;
         transaction.commit()?;
         Ok(Case {
@@ -190,7 +181,7 @@ impl SqliteStore {
         if updated == 0 {
             return Err(StoreError::NotFound(format!("open case {reference}")));
         }
-        audit_in(&transaction, audit, now_ms)?;
+        audit_in(&transaction, audit, now_ms, self.sealer.as_ref())?;
         transaction.commit()?;
         drop(connection);
         self.case(reference)?

@@ -60,13 +60,18 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 9,
+        name: "sealed_blobs",
+        sql: include_str!("../../migrations/0009_sealed_blobs.sql"),
+    },
+    Migration {
+        version: 10,
         name: "case_evidence_and_misuse",
-        sql: include_str!("../../migrations/0009_case_evidence_and_misuse.sql"),
+        sql: include_str!("../../migrations/0010_case_evidence_and_misuse.sql"),
     },
 ];
 
 /// The schema version this build writes.
-pub const LATEST_SCHEMA_VERSION: u32 = 9;
+pub const LATEST_SCHEMA_VERSION: u32 = 10;
 
 pub(crate) fn schema_version(connection: &Connection) -> Result<u32, StoreError> {
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;

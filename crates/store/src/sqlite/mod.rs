@@ -4,12 +4,14 @@ mod cases;
 mod migrations;
 mod misuse;
 mod rows;
+mod sealing;
 mod video;
 mod watchlists;
 
 pub use cases::{Case, NewCase, DEFAULT_EVIDENCE_RETENTION_DAYS};
 pub use migrations::LATEST_SCHEMA_VERSION;
 pub use misuse::{is_off_hours, local_day_start, MisuseAlert, MisuseRule, UserSearchActivity};
+pub use sealing::{ColumnSealing, ResealProgress};
 pub use watchlists::{
     ActiveWatchEntry, AlertRecord, AlertReview, AlertState, NewAlert, NewWatchEntry,
     ReviewDecision, WatchEntry, Watchlist, CONFIRMATIONS_NEEDED,
@@ -30,6 +32,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
 use vigil_base::{Embedding, ModelId, SubjectId, TemplateId};
+use vigil_seal::Sealer;
+
+pub(crate) use sealing::audit_in;
 
 /// How long a statement waits for another process's write lock before failing with "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,12 +43,21 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// mostly at start-up, so a connection pool would add nothing but complexity.
 pub struct SqliteStore {
     connection: Mutex<Connection>,
+    /// Keys for encryption at rest (docs/design/011); `None`: blobs are written in plaintext.
+    sealer: Option<Sealer>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and its parent directories, and
     /// migrates it to `LATEST_SCHEMA_VERSION`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_sealed(path, None)
+    }
+
+    /// `open`, with encryption at rest when `sealer` is given: embeddings, face crops and probe
+    /// images are sealed on write and opened on read. Refuses a database holding blobs sealed
+    /// with a key `sealer` lacks (or any sealed blob when `sealer` is `None`), naming the key.
+    pub fn open_sealed(path: impl AsRef<Path>, sealer: Option<Sealer>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|error| {
@@ -64,7 +78,7 @@ impl SqliteStore {
         // In WAL mode NORMAL never corrupts the database; a power cut can lose only the last
         // transactions, not the fsync per commit that FULL costs.
         connection.pragma_update(None, "synchronous", "NORMAL")?;
-        Self::configure_and_migrate(connection)
+        Self::configure_and_migrate(connection, sealer)
     }
 
     /// Runs `work` on the store's connection: the user directory (`vigil_auth`) and the audit
@@ -80,22 +94,31 @@ impl SqliteStore {
         entry: &vigil_audit::NewAuditEntry,
     ) -> Result<vigil_audit::AuditRecord, StoreError> {
         let connection = self.connection.lock();
-        vigil_audit::append(&connection, entry, now_ms())
-            .map_err(|e| StoreError::Database(format!("audit log: {e}")))
+        audit_in(&connection, entry, now_ms(), self.sealer.as_ref())
     }
 
     /// A private database that vanishes when the store is dropped; for tests and dry runs.
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::configure_and_migrate(Connection::open_in_memory()?)
+        Self::configure_and_migrate(Connection::open_in_memory()?, None)
     }
 
-    fn configure_and_migrate(mut connection: Connection) -> Result<Self, StoreError> {
+    fn configure_and_migrate(
+        mut connection: Connection,
+        sealer: Option<Sealer>,
+    ) -> Result<Self, StoreError> {
         // Off by default in SQLite; the cascades and media references depend on it.
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
+        if sealer.is_some() {
+            // Freed space is zeroed, so a plaintext blob replaced by the reseal job (or a
+            // deleted row) does not linger in free pages of the file.
+            connection.pragma_update(None, "secure_delete", "ON")?;
+        }
         migrations::migrate(&mut connection)?;
+        sealing::check_keys(&connection, sealer.as_ref())?;
         Ok(Self {
             connection: Mutex::new(connection),
+            sealer,
         })
     }
 }
@@ -152,6 +175,7 @@ fn insert_template(
     subject: SubjectId,
     template: &NewTemplate,
     created_at_ms: i64,
+    sealer: Option<&Sealer>,
 ) -> Result<TemplateId, StoreError> {
     let model = template.embedding.model();
     let dimension = template.embedding.dimension();
@@ -173,17 +197,34 @@ fn insert_template(
         )?
         .execute(params![template.source_sha256, created_at_ms])?;
     let [x1, y1, x2, y2] = template.bbox;
+    // The id is chosen here, as SQLite would (largest + 1; the caller holds the write lock), so
+    // the sealed blob can be bound to its row before any byte is written.
+    let template_id: i64 = connection
+        .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM templates")?
+        .query_row([], |row| row.get(0))?;
+    let plaintext = template.embedding.to_le_bytes();
+    let embedding = sealing::seal(
+        sealer,
+        &plaintext,
+        &sealing::template_embedding(template_id),
+    )?;
+    let thumbnail = sealing::seal(
+        sealer,
+        &template.thumbnail_jpeg,
+        &sealing::template_thumbnail(template_id),
+    )?;
     connection
         .prepare_cached(
-            "INSERT INTO templates (subject_id, model, dimension, embedding, quality, detector, \
-             source_media, source_name, bbox_x1, bbox_y1, bbox_x2, bbox_y2, created_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO templates (id, subject_id, model, dimension, embedding, quality, \
+             detector, source_media, source_name, bbox_x1, bbox_y1, bbox_x2, bbox_y2, \
+             created_at_ms) \
+             VALUES (?14, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?
         .execute(params![
             subject.0,
             model.as_str(),
             dimension_sql,
-            template.embedding.to_le_bytes(),
+            embedding.as_ref(),
             f64::from(template.quality),
             template.detector.trim(),
             template.source_sha256,
@@ -193,12 +234,12 @@ fn insert_template(
             f64::from(x2),
             f64::from(y2),
             created_at_ms,
+            template_id,
         ])?;
-    let template_id = TemplateId(connection.last_insert_rowid());
     connection
         .prepare_cached("INSERT INTO template_thumbnails (template_id, jpeg) VALUES (?1, ?2)")?
-        .execute(params![template_id.0, template.thumbnail_jpeg])?;
-    Ok(template_id)
+        .execute(params![template_id, thumbnail.as_ref()])?;
+    Ok(TemplateId(template_id))
 }
 
 /// Deletes the media rows among `sha256s` that no template references any more, so deleting a
@@ -259,8 +300,14 @@ impl FaceStore for SqliteStore {
         let created_at_ms = now_ms();
         let mut template_ids = Vec::with_capacity(enrolment.templates.len());
         for (position, template) in enrolment.templates.iter().enumerate() {
-            let id = insert_template(&transaction, subject_id, template, created_at_ms)
-                .map_err(naming_template(position))?;
+            let id = insert_template(
+                &transaction,
+                subject_id,
+                template,
+                created_at_ms,
+                self.sealer.as_ref(),
+            )
+            .map_err(naming_template(position))?;
             template_ids.push(id);
         }
         transaction.commit()?;
@@ -404,19 +451,36 @@ impl FaceStore for SqliteStore {
         let Some((info, blob)) = found else {
             return Ok(None);
         };
+        let blob = sealing::open(
+            self.sealer.as_ref(),
+            &blob,
+            &sealing::template_embedding(id.0),
+            &format!("template {id} embedding"),
+        )?;
         let embedding = decode_embedding(id, &info.model, info.dimension, &blob)?;
         Ok(Some(TemplateRecord { info, embedding }))
     }
 
     fn thumbnail(&self, template: TemplateId) -> Result<Option<Vec<u8>>, StoreError> {
         let connection = self.connection.lock();
-        Ok(connection
+        let stored: Option<Vec<u8>> = connection
             .query_row(
                 "SELECT jpeg FROM template_thumbnails WHERE template_id = ?1",
                 [template.0],
                 |row| row.get(0),
             )
-            .optional()?)
+            .optional()?;
+        stored
+            .map(|stored| {
+                sealing::open(
+                    self.sealer.as_ref(),
+                    &stored,
+                    &sealing::template_thumbnail(template.0),
+                    &format!("template {template} thumbnail"),
+                )
+                .map(|jpeg| jpeg.into_owned())
+            })
+            .transpose()
     }
 
     fn delete_template(&self, id: TemplateId) -> Result<bool, StoreError> {
@@ -460,7 +524,13 @@ impl FaceStore for SqliteStore {
             let blob = row.get_ref(3)?.as_blob().map_err(|error| {
                 StoreError::Database(format!("template {template_id}: embedding: {error}"))
             })?;
-            let embedding = decode_embedding(template_id, model, dimension, blob)?;
+            let blob = sealing::open(
+                self.sealer.as_ref(),
+                blob,
+                &sealing::template_embedding(template_id.0),
+                &format!("template {template_id} embedding"),
+            )?;
+            let embedding = decode_embedding(template_id, model, dimension, &blob)?;
             templates.push((template_id, subject_id, embedding));
         }
         Ok(templates)

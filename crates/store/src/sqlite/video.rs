@@ -1,6 +1,7 @@
 //! `VideoStore` on the same SQLite database as the gallery.
 
 use super::rows::now_ms;
+use super::sealing;
 use super::SqliteStore;
 use crate::error::StoreError;
 use crate::stored_embedding::embedding_from_stored_bytes;
@@ -81,6 +82,22 @@ fn stored_embedding(
     })
 }
 
+impl SqliteStore {
+    fn open_sighting_embedding<'a>(
+        &self,
+        sighting: i64,
+        rank: i64,
+        stored: &'a [u8],
+    ) -> Result<std::borrow::Cow<'a, [u8]>, StoreError> {
+        sealing::open(
+            self.sealer.as_ref(),
+            stored,
+            &sealing::sighting_embedding(sighting, rank),
+            &format!("sighting {sighting} embedding {rank}"),
+        )
+    }
+}
+
 impl VideoStore for SqliteStore {
     fn save_camera(&self, camera: &CameraConfig) -> Result<(), StoreError> {
         camera
@@ -141,12 +158,21 @@ impl VideoStore for SqliteStore {
         let top_subject = sighting.candidates.first().map(|c| c.subject.0);
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // The id is chosen here, as SQLite would (largest + 1, under the write lock), so the
+        // crop and embeddings can be sealed bound to their row before anything is written.
+        let id: i64 = transaction.query_row(
+            "SELECT coalesce(max(id), 0) + 1 FROM sightings",
+            [],
+            |row| row.get(0),
+        )?;
+        let sealer = self.sealer.as_ref();
+        let crop = sealing::seal(sealer, &sighting.crop_jpeg, &sealing::sighting_crop(id))?;
         transaction.execute(
-            "INSERT INTO sightings (camera, track, started_at, ended_at, best_at, observations,
+            "INSERT INTO sightings (id, camera, track, started_at, ended_at, best_at, observations,
                 end_reason, quality, detector_score, box_x1, box_y1, box_x2, box_y2, frame_width,
                 frame_height, crop_jpeg, trajectory, candidates, top_subject, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18, ?19, ?20)",
+             VALUES (?21, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                ?17, ?18, ?19, ?20)",
             params![
                 sighting.camera.as_str(),
                 sighting.track as i64,
@@ -163,15 +189,21 @@ impl VideoStore for SqliteStore {
                 sighting.bbox[3] as f64,
                 sighting.frame_width,
                 sighting.frame_height,
-                sighting.crop_jpeg,
+                crop.as_ref(),
                 trajectory,
                 candidates,
                 top_subject,
                 now_ms(),
+                id,
             ],
         )?;
-        let id = transaction.last_insert_rowid();
         for (rank, (embedding, quality)) in sighting.embeddings.iter().enumerate() {
+            let plaintext = embedding.to_le_bytes();
+            let stored = sealing::seal(
+                sealer,
+                &plaintext,
+                &sealing::sighting_embedding(id, rank as i64),
+            )?;
             transaction.execute(
                 "INSERT INTO sighting_embeddings (sighting, rank, model, dimension, embedding, quality)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -180,7 +212,7 @@ impl VideoStore for SqliteStore {
                     rank as i64,
                     embedding.model().as_str(),
                     embedding.dimension() as i64,
-                    embedding.to_le_bytes(),
+                    stored.as_ref(),
                     *quality as f64,
                 ],
             )?;
@@ -199,7 +231,7 @@ impl VideoStore for SqliteStore {
     }
 
     fn sighting_crop(&self, id: SightingId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
+        let stored: Option<Vec<u8>> = self
             .connection
             .lock()
             .query_row(
@@ -207,7 +239,18 @@ impl VideoStore for SqliteStore {
                 [id.0],
                 |row| row.get(0),
             )
-            .optional()?)
+            .optional()?;
+        stored
+            .map(|stored| {
+                sealing::open(
+                    self.sealer.as_ref(),
+                    &stored,
+                    &sealing::sighting_crop(id.0),
+                    &format!("sighting {id} crop"),
+                )
+                .map(|crop| crop.into_owned())
+            })
+            .transpose()
     }
 
     fn list_sightings(&self, query: &SightingQuery) -> Result<Vec<SightingRecord>, StoreError> {
@@ -254,7 +297,7 @@ impl VideoStore for SqliteStore {
     ) -> Result<Vec<(Embedding, f32)>, StoreError> {
         let connection = self.connection.lock();
         let mut statement = connection.prepare(
-            "SELECT model, dimension, embedding, quality FROM sighting_embeddings
+            "SELECT model, dimension, embedding, quality, rank FROM sighting_embeddings
              WHERE sighting = ?1 ORDER BY rank",
         )?;
         let rows = statement.query_map([sighting.0], |row| {
@@ -263,11 +306,13 @@ impl VideoStore for SqliteStore {
                 row.get::<_, i64>(1)?,
                 row.get::<_, Vec<u8>>(2)?,
                 row.get::<_, f64>(3)?,
+                row.get::<_, i64>(4)?,
             ))
         })?;
         let mut embeddings = Vec::new();
         for row in rows {
-            let (model, dimension, blob, quality) = row?;
+            let (model, dimension, blob, quality, rank) = row?;
+            let blob = self.open_sighting_embedding(sighting.0, rank, &blob)?;
             embeddings.push((
                 stored_embedding(sighting.0, &model, dimension, &blob)?,
                 quality as f32,
@@ -299,6 +344,7 @@ impl VideoStore for SqliteStore {
         let mut found = Vec::new();
         for row in rows {
             let (sighting, camera, best_at_ms, rank, dimension, blob) = row?;
+            let blob = self.open_sighting_embedding(sighting, rank, &blob)?;
             found.push(SightingEmbedding {
                 sighting: SightingId(sighting),
                 camera: CameraId(camera),

@@ -1,6 +1,7 @@
 //! Watchlists, their entries, alerts and reviews. Each change is written with its audit entry
 //! in one transaction.
 
+use super::audit_in;
 use super::rows::is_unique_violation;
 use super::SqliteStore;
 use crate::error::StoreError;
@@ -125,16 +126,6 @@ pub struct AlertRecord {
 
 /// Distinct reviewers whose confirmation makes an alert confirmed.
 pub const CONFIRMATIONS_NEEDED: usize = 2;
-
-fn audit_in(
-    connection: &rusqlite::Connection,
-    entry: &NewAuditEntry,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    vigil_audit::append(connection, entry, now_ms)
-        .map(|_| ())
-        .map_err(|e| StoreError::Database(format!("audit log: {e}")))
-}
 
 /// Queues webhook deliveries of an alert event in the caller's transaction, so the alert and
 /// its notification commit together (docs/design/010).
@@ -279,7 +270,7 @@ impl SqliteStore {
                 }
             })?;
         let id = transaction.last_insert_rowid();
-        audit_in(&transaction, audit, now_ms)?;
+        audit_in(&transaction, audit, now_ms, self.sealer.as_ref())?;
         transaction.commit()?;
         Ok(Watchlist {
             id,
@@ -373,7 +364,7 @@ impl SqliteStore {
             ],
         )?;
         let id = transaction.last_insert_rowid();
-        audit_in(&transaction, audit, now_ms)?;
+        audit_in(&transaction, audit, now_ms, self.sealer.as_ref())?;
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM watchlist_entries WHERE id = ?1");
         let stored = transaction.query_row(&sql, [id], entry_row)?;
         transaction.commit()?;
@@ -404,7 +395,7 @@ impl SqliteStore {
             "UPDATE watchlist_entries SET removed_at = ?2 WHERE id = ?1",
             params![id, now_ms],
         )?;
-        audit_in(&transaction, audit, now_ms)?;
+        audit_in(&transaction, audit, now_ms, self.sealer.as_ref())?;
         transaction.commit()?;
         Ok(subject.map(SubjectId))
     }
@@ -626,7 +617,7 @@ impl SqliteStore {
                 params![id, state, now_ms],
             )?;
         }
-        audit_in(&transaction, audit, now_ms)?;
+        audit_in(&transaction, audit, now_ms, self.sealer.as_ref())?;
         let updated = load_alert(&transaction, id)?
             .ok_or_else(|| StoreError::Database(format!("alert {id} vanished")))?;
         notify_in(&transaction, "alert.reviewed", &updated, now_ms)?;
@@ -647,7 +638,7 @@ impl SqliteStore {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let created = vigil_notify::create_subscription(&transaction, subscription, now_ms)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        audit_in(&transaction, audit, now_ms)?;
+        audit_in(&transaction, audit, now_ms, self.sealer.as_ref())?;
         transaction.commit()?;
         Ok(created)
     }
