@@ -656,9 +656,15 @@ fn encrypted_store_unreadable_without_the_key_through_the_cli() {
     };
     let first_key = generate();
     std::fs::write(&key_file, &first_key).unwrap();
+    // Created before the first key: the user and case rows hold nothing to seal.
+    drop(investigator(directory.path(), &models));
     let with_keys = || {
         let mut command = vigil(directory.path(), &models);
-        command.env("VIGIL_ENCRYPTION__KEY_FILE", &key_file);
+        command
+            .env("VIGIL_ENCRYPTION__KEY_FILE", &key_file)
+            .env("VIGIL_USER", "ivy")
+            .env("VIGIL_CASE", "CASE-T")
+            .env("VIGIL_REASON", "tests");
         command
     };
     let run = |mut command: Command, args: &[&str], extra: Option<&Path>| {
@@ -712,7 +718,11 @@ fn encrypted_store_unreadable_without_the_key_through_the_cli() {
     assert!(!resealed.contains(&first_id), "{resealed}");
     std::fs::remove_file(&key_file).unwrap();
     let mut from_environment = vigil(directory.path(), &models);
-    from_environment.env("VIGIL_SEAL_KEYS", second_key.trim());
+    from_environment
+        .env("VIGIL_SEAL_KEYS", second_key.trim())
+        .env("VIGIL_USER", "ivy")
+        .env("VIGIL_CASE", "CASE-T")
+        .env("VIGIL_REASON", "tests");
     let identified = run(from_environment, &["identify"], Some(&probe));
     assert!(identified.contains("1. Tony Blair"), "{identified}");
     let mut from_environment = vigil(directory.path(), &models);
