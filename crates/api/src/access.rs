@@ -52,6 +52,9 @@ pub enum Auditing {
     /// The call needs an open case the caller belongs to; the handler writes its audit entry
     /// in the same transaction as its change. The action names a refused call in the log.
     CaseChecked(AuditAction),
+    /// The handler writes the entry of a successful call in the same transaction as its change;
+    /// the guard writes one only for a call that failed or was refused.
+    Transactional(AuditAction),
     /// As `Entry`, and the call needs a reason (`X-Vigil-Reason`) but no case; the request
     /// body (a photo) is kept with the entry. For subject access reports.
     ReasonBound(AuditAction),
@@ -70,7 +73,7 @@ pub struct AuditFindings {
 #[rustfmt::skip]
 pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
     use AuditAction as A;
-    use Auditing::{CaseBound, CaseChecked, Entry, None as Quiet, ReasonBound};
+    use Auditing::{CaseBound, CaseChecked, Entry, None as Quiet, ReasonBound, Transactional};
     use Permission as P;
     use Requirement::{Authenticated as Any, Permission as Needs};
     &[
@@ -82,11 +85,11 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ("POST", "/v1/verify", Needs(P::Verify), CaseBound(A::Verify)),
         ("POST", "/v1/identify", Needs(P::Identify), CaseBound(A::Identify)),
         ("GET", "/v1/subjects", Needs(P::Enrol), Quiet),
-        ("POST", "/v1/subjects", Needs(P::Enrol), Entry(A::Enrol)),
+        ("POST", "/v1/subjects", Needs(P::Enrol), Transactional(A::Enrol)),
         ("GET", "/v1/subjects/{id}", Needs(P::Enrol), Quiet),
-        ("DELETE", "/v1/subjects/{id}", Needs(P::DeleteBiometric), Entry(A::Delete)),
-        ("POST", "/v1/subjects/{id}/templates", Needs(P::Enrol), Entry(A::Enrol)),
-        ("DELETE", "/v1/templates/{id}", Needs(P::DeleteBiometric), Entry(A::Delete)),
+        ("DELETE", "/v1/subjects/{id}", Needs(P::DeleteBiometric), Transactional(A::Delete)),
+        ("POST", "/v1/subjects/{id}/templates", Needs(P::Enrol), Transactional(A::Enrol)),
+        ("DELETE", "/v1/templates/{id}", Needs(P::DeleteBiometric), Transactional(A::Delete)),
         ("GET", "/v1/templates/{id}/thumbnail", Needs(P::Enrol), Quiet),
         ("GET", "/v1/cameras", Needs(P::ViewCameras), Quiet),
         ("POST", "/v1/cameras", Needs(P::ManageCameras), Entry(A::CameraAdd)),
@@ -294,7 +297,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             request.extensions_mut().insert(principal);
             return next.run(request).await;
         }
-        Auditing::Entry(action) => action,
+        Auditing::Entry(action) | Auditing::Transactional(action) => action,
         Auditing::ReasonBound(action) => {
             if reason.is_none() {
                 return refusal(
@@ -417,6 +420,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     request.extensions_mut().insert(principal);
     let response = next.run(request).await;
     let status = response.status();
+    if status.is_success() && matches!(auditing, Auditing::Transactional(_)) {
+        return response; // its entry was committed with the change
+    }
     let outcome = if status.is_success() {
         Outcome::success(status.as_u16().to_string())
     } else if status.is_client_error() {

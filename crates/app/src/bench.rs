@@ -27,6 +27,7 @@ pub fn run(context: &Context, command: BenchCommand) -> anyhow::Result<()> {
             no_peer,
         } => search(context, &rows, threads, queries, k, no_peer),
         BenchCommand::Video(args) => crate::bench_video::run(context, args),
+        BenchCommand::Alerts(args) => crate::bench_alerts::run(context, args),
     }
 }
 

@@ -376,6 +376,9 @@ pub enum BenchCommand {
     /// Live cameras: how many 720p streams keep up at 10 analysed fps with motion gating on
     /// and off, CPU per camera vs ffmpeg decoding alone, sighting latency.
     Video(crate::bench_video::VideoBenchArgs),
+    /// Alert latency: sighting → alert committed, on the SSE stream and at a webhook receiver,
+    /// and the sightings per second alerting keeps up with.
+    Alerts(crate::bench_alerts::AlertBenchArgs),
 }
 
 #[derive(Args)]

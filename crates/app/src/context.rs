@@ -29,9 +29,35 @@ impl Context {
         })
     }
 
+    /// The audit entry of a command-line operation, for a store call that writes it in the
+    /// same transaction as its change.
+    pub fn audit_entry(
+        &self,
+        action: vigil_audit::AuditAction,
+        target: (&str, &str),
+        request: serde_json::Value,
+    ) -> vigil_audit::NewAuditEntry {
+        vigil_audit::NewAuditEntry {
+            actor: vigil_audit::Actor {
+                user_id: None,
+                user_name: self.actor.clone(),
+            },
+            action,
+            target: vigil_audit::Target {
+                kind: target.0.to_string(),
+                id: target.1.to_string(),
+            },
+            case_ref: self.case_ref.clone(),
+            reason: self.reason.clone().unwrap_or_else(|| "command line".into()),
+            request,
+            probe_image: None,
+            outcome: vigil_audit::Outcome::success(""),
+        }
+    }
+
     /// Records a command-line operation in the audit log. The command line works on the
-    /// database directly (its user holds the machine), so its entries name the OS user or
-    /// `--as`, and carry `--case`/`--reason` when given.
+    /// database directly (its user holds the machine), so its entries name `--as` and carry
+    /// `--case`/`--reason` when given.
     pub fn audit(
         &self,
         action: vigil_audit::AuditAction,
@@ -39,24 +65,12 @@ impl Context {
         request: serde_json::Value,
         probe: Option<Vec<u8>>,
     ) -> anyhow::Result<()> {
-        let store = self.open_sqlite()?;
-        store
-            .audit(&vigil_audit::NewAuditEntry {
-                actor: vigil_audit::Actor {
-                    user_id: None,
-                    user_name: self.actor.clone(),
-                },
-                action,
-                target: vigil_audit::Target {
-                    kind: target.0.to_string(),
-                    id: target.1.to_string(),
-                },
-                case_ref: self.case_ref.clone(),
-                reason: self.reason.clone().unwrap_or_else(|| "command line".into()),
-                request,
-                probe_image: probe,
-                outcome: vigil_audit::Outcome::success(""),
-            })
+        let entry = vigil_audit::NewAuditEntry {
+            probe_image: probe,
+            ..self.audit_entry(action, target, request)
+        };
+        self.open_sqlite()?
+            .audit(&entry)
             .context("writing the audit entry")?;
         Ok(())
     }

@@ -90,17 +90,17 @@ pub fn run(context: &Context, args: EnrollArgs) -> anyhow::Result<()> {
             files.len()
         );
     }
-    let report =
-        service.commit_enrolment(SubjectRef::ByName(args.subject), args.notes, prepared)?;
-    context.audit(
+    // The entry is written in the enrolment's transaction (the store adds the ids).
+    let audit = context.audit_entry(
         vigil_audit::AuditAction::Enrol,
-        ("subject", &report.subject.id.to_string()),
-        serde_json::json!({
-            "subject": report.subject.name,
-            "templates": report.enrolled.len(),
-            "skipped": failures.len(),
-        }),
-        None,
+        ("subject", &args.subject),
+        serde_json::json!({ "templates": prepared.len(), "skipped": failures.len() }),
+    );
+    let report = service.commit_enrolment_audited(
+        SubjectRef::ByName(args.subject),
+        args.notes,
+        prepared,
+        Some(audit),
     )?;
     if args.json {
         return output::json(&serde_json::json!({

@@ -3,6 +3,7 @@
 mod access;
 mod accountability;
 mod bench;
+mod bench_alerts;
 mod bench_video;
 mod cli;
 mod context;

@@ -96,6 +96,7 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     )
     .and_then(|dispatcher| dispatcher.spawn())
     .context("starting the webhook dispatcher")?;
+    spawn_webhook_waker(&analysis, webhooks.waker());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -259,4 +260,21 @@ fn spawn_misuse_scan(
             Err(error) => tracing::warn!(%error, "misuse scan failed"),
         }
     })
+}
+
+/// Wakes the webhook dispatcher on every alert and review (both pass through the alert
+/// broadcast), so their deliveries go out at once rather than at the next idle poll.
+pub(crate) fn spawn_webhook_waker(analysis: &VideoAnalysis, waker: vigil_notify::DispatcherWaker) {
+    let mut alerts = analysis.subscribe_alerts();
+    let spawned = std::thread::Builder::new()
+        .name("webhook-waker".into())
+        .spawn(move || loop {
+            match alerts.blocking_recv() {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => waker.wake(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start the webhook waker; deliveries wait for the poll");
+    }
 }

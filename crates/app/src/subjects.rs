@@ -49,13 +49,12 @@ pub fn run(context: &Context, command: SubjectsCommand) -> anyhow::Result<()> {
         SubjectsCommand::Delete { subject } => {
             context.authorize(vigil_auth::Permission::DeleteBiometric, false)?;
             let id = service.find_subject(&subject)?;
-            let removed = service.delete_subject(id)?;
-            context.audit(
+            let audit = context.audit_entry(
                 vigil_audit::AuditAction::Delete,
                 ("subject", &id.to_string()),
-                serde_json::json!({ "templates_removed": removed }),
-                None,
-            )?;
+                serde_json::json!({}),
+            );
+            let removed = service.delete_subject_audited(id, Some(&audit))?;
             println!("deleted subject {id} and its {removed} template(s)");
         }
     }

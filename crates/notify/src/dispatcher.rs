@@ -371,6 +371,10 @@ impl Dispatcher {
                 report.attempted += 1;
                 let (state, next_ms, finished_at_ms) = if result.error.is_none() {
                     report.delivered += 1;
+                    // From the change that queued it (an alert, a review) to its receipt.
+                    metrics::histogram!("vigil_webhook_delivery_latency_seconds").record(
+                        finished_ms.saturating_sub(job.created_at_ms).max(0) as f64 / 1000.0,
+                    );
                     ("delivered", None, Some(finished_ms))
                 } else {
                     let delay_ms = duration_ms(retry.delay_after(attempt, random_unit()));
@@ -417,11 +421,33 @@ pub struct DispatcherHandle {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Wakes a running dispatcher from anywhere (it is cheap to clone).
+#[derive(Clone)]
+pub struct DispatcherWaker {
+    sender: mpsc::Sender<Signal>,
+}
+
+impl DispatcherWaker {
+    /// Starts a round now, e.g. right after a transaction that queued deliveries committed.
+    pub fn wake(&self) {
+        // Fails only when the thread is gone, and then there is nobody to wake.
+        let _ = self.sender.send(Signal::Wake);
+    }
+}
+
 impl DispatcherHandle {
     /// Starts a round now, e.g. right after a transaction that queued deliveries committed.
     pub fn wake(&self) {
         // Fails only when the thread is gone, and then there is nobody to wake.
         let _ = self.sender.send(Signal::Wake);
+    }
+
+    /// A waker for code that queues deliveries elsewhere (the alert path), so they go out at
+    /// once instead of at the next idle poll.
+    pub fn waker(&self) -> DispatcherWaker {
+        DispatcherWaker {
+            sender: self.sender.clone(),
+        }
     }
 
     /// Stops the thread and waits for it.

@@ -14,7 +14,9 @@ mod retry;
 mod signature;
 mod subscription;
 
-pub use dispatcher::{system_now_ms, Dispatcher, DispatcherHandle, DispatcherOptions, RoundReport};
+pub use dispatcher::{
+    system_now_ms, Dispatcher, DispatcherHandle, DispatcherOptions, DispatcherWaker, RoundReport,
+};
 pub use error::NotifyError;
 pub use outbox::{
     attempts, delivery, enqueue, purge_finished, recent_deliveries, redeliver, Attempt, Delivery,

@@ -197,6 +197,17 @@ impl FaceService {
         notes: Option<String>,
         prepared: Vec<PreparedTemplate>,
     ) -> Result<EnrolmentReport, ServiceError> {
+        self.commit_enrolment_audited(subject, notes, prepared, None)
+    }
+
+    /// As `commit_enrolment`, writing `audit` in the enrolment's transaction.
+    pub fn commit_enrolment_audited(
+        &self,
+        subject: SubjectRef,
+        notes: Option<String>,
+        prepared: Vec<PreparedTemplate>,
+        audit: Option<vigil_audit::NewAuditEntry>,
+    ) -> Result<EnrolmentReport, ServiceError> {
         if prepared.is_empty() {
             return Err(ServiceError::Invalid("no usable image to enrol".into()));
         }
@@ -212,6 +223,7 @@ impl FaceService {
             subject,
             notes,
             templates: prepared.into_iter().map(|p| p.template).collect(),
+            audit,
         })?;
         for (template, embedding) in receipt.template_ids.iter().zip(&embeddings) {
             self.gallery
@@ -240,6 +252,17 @@ impl FaceService {
         notes: Option<String>,
         images: &[NamedImage],
     ) -> Result<EnrolmentReport, ServiceError> {
+        self.enroll_audited(subject, notes, images, None)
+    }
+
+    /// As `enroll`, writing `audit` in the enrolment's transaction.
+    pub fn enroll_audited(
+        &self,
+        subject: SubjectRef,
+        notes: Option<String>,
+        images: &[NamedImage],
+        audit: Option<vigil_audit::NewAuditEntry>,
+    ) -> Result<EnrolmentReport, ServiceError> {
         let mut prepared = Vec::with_capacity(images.len());
         for image in images {
             let template = self.prepare_template(image).map_err(|e| match e {
@@ -248,7 +271,7 @@ impl FaceService {
             })?;
             prepared.push(template);
         }
-        self.commit_enrolment(subject, notes, prepared)
+        self.commit_enrolment_audited(subject, notes, prepared, audit)
     }
 
     /// The cosine a candidate must reach to meet a false-match rate.
@@ -489,10 +512,19 @@ impl FaceService {
 
     /// Deletes a subject and its templates from the store, then from the gallery.
     pub fn delete_subject(&self, id: SubjectId) -> Result<usize, ServiceError> {
+        self.delete_subject_audited(id, None)
+    }
+
+    /// As `delete_subject`, writing `audit` in the deletion's transaction.
+    pub fn delete_subject_audited(
+        &self,
+        id: SubjectId,
+        audit: Option<&vigil_audit::NewAuditEntry>,
+    ) -> Result<usize, ServiceError> {
         if self.store.subject(id)?.is_none() {
             return Err(ServiceError::NotFound(format!("subject {id}")));
         }
-        let removed = self.store.delete_subject(id)?;
+        let removed = self.store.delete_subject_audited(id, audit)?;
         for template in &removed {
             self.gallery.remove(*template);
         }
@@ -500,7 +532,16 @@ impl FaceService {
     }
 
     pub fn delete_template(&self, id: TemplateId) -> Result<(), ServiceError> {
-        if !self.store.delete_template(id)? {
+        self.delete_template_audited(id, None)
+    }
+
+    /// As `delete_template`, writing `audit` in the deletion's transaction.
+    pub fn delete_template_audited(
+        &self,
+        id: TemplateId,
+        audit: Option<&vigil_audit::NewAuditEntry>,
+    ) -> Result<(), ServiceError> {
+        if !self.store.delete_template_audited(id, audit)? {
             return Err(ServiceError::NotFound(format!("template {id}")));
         }
         self.gallery.remove(id);

@@ -608,6 +608,7 @@ impl<'a> CameraWorker<'a> {
     }
 
     fn publish(&self, track: FinishedTrack<FaceCrop>) -> Result<SightingView, ServiceError> {
+        let started = Instant::now();
         let service = &self.analysis.service;
         let best = &track.best_shot.observation;
         let crop_jpeg = best.payload.to_jpeg()?;
@@ -682,7 +683,13 @@ impl<'a> CameraWorker<'a> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        self.analysis.raise_alerts(id, &usable, now)?;
+        let raised = self.analysis.raise_alerts(id, &usable, now)?;
+        if !raised.is_empty() {
+            // A finished track → its alerts committed, queued for webhooks and on the SSE
+            // stream; webhook delivery adds `vigil_webhook_delivery_latency_seconds`.
+            metrics::histogram!("vigil_alert_latency_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
         let record = self
             .analysis
             .store

@@ -5,6 +5,7 @@ use crate::error::StoreError;
 use crate::records::{
     Enrolment, EnrolmentReceipt, Subject, SubjectSummary, TemplateInfo, TemplateRecord,
 };
+use vigil_audit::NewAuditEntry;
 use vigil_base::{Embedding, ModelId, SubjectId, TemplateId};
 
 /// Subjects, their face templates and the templates' media. Object safe, so the service holds a
@@ -38,7 +39,17 @@ pub trait FaceStore: Send + Sync {
 
     /// Deletes a subject and all its templates, returning the template ids so the caller can drop
     /// them from the search index. `NotFound` if absent.
-    fn delete_subject(&self, id: SubjectId) -> Result<Vec<TemplateId>, StoreError>;
+    fn delete_subject(&self, id: SubjectId) -> Result<Vec<TemplateId>, StoreError> {
+        self.delete_subject_audited(id, None)
+    }
+
+    /// As `delete_subject`, writing `audit` in the same transaction: no deletion without its
+    /// entry, no entry without its deletion.
+    fn delete_subject_audited(
+        &self,
+        id: SubjectId,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<Vec<TemplateId>, StoreError>;
 
     fn count_subjects(&self) -> Result<u64, StoreError>;
 
@@ -51,7 +62,16 @@ pub trait FaceStore: Send + Sync {
     fn thumbnail(&self, template: TemplateId) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Deletes one template; false if there was none. The subject stays, even with no templates.
-    fn delete_template(&self, id: TemplateId) -> Result<bool, StoreError>;
+    fn delete_template(&self, id: TemplateId) -> Result<bool, StoreError> {
+        self.delete_template_audited(id, None)
+    }
+
+    /// As `delete_template`, writing `audit` in the same transaction (only if it deleted).
+    fn delete_template_audited(
+        &self,
+        id: TemplateId,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<bool, StoreError>;
 
     /// Every template of one model, in ascending id order, for building the in-memory index at
     /// start-up. Templates of other models are never returned.

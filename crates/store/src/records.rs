@@ -62,6 +62,10 @@ pub struct Enrolment {
     pub notes: Option<String>,
     /// At least one.
     pub templates: Vec<NewTemplate>,
+    /// Written in the enrolment's transaction, with the stored subject and template ids added
+    /// to its request summary.
+    #[serde(skip)]
+    pub audit: Option<vigil_audit::NewAuditEntry>,
 }
 
 /// What an enrolment stored.

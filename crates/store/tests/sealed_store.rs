@@ -103,6 +103,7 @@ fn populate(store: &SqliteStore, seed: u8) -> Written {
             subject: SubjectRef::ByName(format!("Ada {seed}")),
             notes: None,
             templates: new_templates.clone(),
+            audit: None,
         })
         .unwrap();
     let templates = receipt

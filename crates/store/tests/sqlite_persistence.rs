@@ -31,6 +31,7 @@ fn data_survives_close_and_reopen() {
                     template("m", 2, 64),
                     template("m", 3, 64),
                 ],
+                audit: None,
             })
             .unwrap();
         store.create_subject("Grace", None).unwrap();
@@ -143,6 +144,7 @@ fn version_1_database_upgrades_and_keeps_every_row() {
         subject: SubjectRef::ById(SubjectId(3)),
         notes: None,
         templates: vec![template("w600k_mbf", 9, 8)],
+        audit: None,
     });
     assert!(
         matches!(wrong_dimension, Err(StoreError::Invalid(_))),
@@ -153,6 +155,7 @@ fn version_1_database_upgrades_and_keeps_every_row() {
             subject: SubjectRef::ById(SubjectId(3)),
             notes: None,
             templates: vec![template("w600k_mbf", 9, 4)],
+            audit: None,
         })
         .unwrap();
     assert!(receipt.template_ids[0] > TemplateId(5));
@@ -269,6 +272,7 @@ fn start_up_load_reads_many_templates_in_id_order() {
             subject: SubjectRef::ByName("Crowd".into()),
             notes: None,
             templates,
+            audit: None,
         })
         .unwrap();
     let loaded = store.templates_for_model(&ModelId::new("m")).unwrap();

@@ -1,7 +1,7 @@
 //! The gallery: subjects, their templates and template thumbnails.
 
 use super::forms::{EnrolmentForm, PageQuery, TemplatesForm};
-use super::run_blocking;
+use super::{audit_entry, run_blocking};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, UploadForm};
 use crate::metrics::{record_gallery_size, ENROLLED_TEMPLATES, ENROLMENTS};
@@ -10,7 +10,10 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::Json;
+use axum::http::HeaderMap;
+use axum::{Extension, Json};
+use vigil_audit::{AuditAction, NewAuditEntry};
+use vigil_auth::Principal;
 use vigil_base::{SubjectId, TemplateId};
 use vigil_pipeline::{EnrolmentReport, NamedImage, SubjectDetail, SubjectView};
 use vigil_store::SubjectRef;
@@ -57,12 +60,15 @@ pub async fn list_subjects(
 )]
 pub async fn create_subject(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
     form: UploadForm,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = form.required_text("name")?;
     let notes = form.text("notes")?;
     let images = form.required_images("image")?;
-    let report = enrol(&state, SubjectRef::ByName(name), notes, images).await?;
+    let audit = enrol_entry(&principal, &headers, ("subject", name.clone()), images.len());
+    let report = enrol(&state, SubjectRef::ByName(name), notes, images, audit).await?;
     let status = if report.created {
         StatusCode::CREATED
     } else {
@@ -108,12 +114,48 @@ pub async fn show_subject(
 )]
 pub async fn add_templates(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
     form: UploadForm,
 ) -> Result<Json<EnrolmentReport>, ApiError> {
     let images = form.required_images("image")?;
-    let report = enrol(&state, SubjectRef::ById(SubjectId(id)), None, images).await?;
+    let audit = enrol_entry(&principal, &headers, ("subject", id.to_string()), images.len());
+    let report = enrol(&state, SubjectRef::ById(SubjectId(id)), None, images, audit).await?;
     Ok(Json(report))
+}
+
+/// The audit entry of an enrolment, written in its transaction (the route is `Transactional`:
+/// the guard logs only failures).
+fn enrol_entry(
+    principal: &Principal,
+    headers: &HeaderMap,
+    target: (&str, String),
+    photos: usize,
+) -> NewAuditEntry {
+    let (case_ref, reason) = case_and_reason(headers);
+    audit_entry(
+        principal,
+        AuditAction::Enrol,
+        target,
+        case_ref,
+        &reason,
+        serde_json::json!({ "photos": photos }),
+    )
+}
+
+fn case_and_reason(headers: &HeaderMap) -> (Option<String>, String) {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    (
+        text(crate::access::CASE_HEADER),
+        text(crate::access::REASON_HEADER).unwrap_or_default(),
+    )
 }
 
 async fn enrol(
@@ -121,9 +163,10 @@ async fn enrol(
     subject: SubjectRef,
     notes: Option<String>,
     images: Vec<NamedImage>,
+    audit: NewAuditEntry,
 ) -> Result<EnrolmentReport, ApiError> {
     let (report, gallery_templates) = run_blocking(state, move |service| {
-        let report = service.enroll(subject, notes, &images)?;
+        let report = service.enroll_audited(subject, notes, &images, Some(audit))?;
         Ok((report, service.gallery_templates()))
     })
     .await?;
@@ -146,10 +189,21 @@ async fn enrol(
 )]
 pub async fn delete_subject(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
+    let (case_ref, reason) = case_and_reason(&headers);
+    let audit = audit_entry(
+        &principal,
+        AuditAction::Delete,
+        ("subject", id.to_string()),
+        case_ref,
+        &reason,
+        serde_json::json!({}),
+    );
     let gallery_templates = run_blocking(&state, move |service| {
-        service.delete_subject(SubjectId(id))?;
+        service.delete_subject_audited(SubjectId(id), Some(&audit))?;
         Ok(service.gallery_templates())
     })
     .await?;
@@ -170,10 +224,21 @@ pub async fn delete_subject(
 )]
 pub async fn delete_template(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
+    let (case_ref, reason) = case_and_reason(&headers);
+    let audit = audit_entry(
+        &principal,
+        AuditAction::Delete,
+        ("template", id.to_string()),
+        case_ref,
+        &reason,
+        serde_json::json!({}),
+    );
     let gallery_templates = run_blocking(&state, move |service| {
-        service.delete_template(TemplateId(id))?;
+        service.delete_template_audited(TemplateId(id), Some(&audit))?;
         Ok(service.gallery_templates())
     })
     .await?;

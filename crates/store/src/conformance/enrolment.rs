@@ -59,6 +59,7 @@ pub fn enrolment_by_trimmed_name_reuses_existing_subject(store: &dyn FaceStore) 
             subject: SubjectRef::ById(first.subject_id),
             notes: None,
             templates: vec![template("m", 3, 8)],
+            audit: None,
         })
         .unwrap();
     assert!(!by_id.subject_created);
@@ -70,6 +71,7 @@ pub fn enrolment_with_mismatched_dimensions_stores_nothing(store: &dyn FaceStore
         subject: SubjectRef::ByName("Ada".into()),
         notes: Some("should not survive".into()),
         templates: vec![template("m", 1, 8), template("m", 2, 16)],
+        audit: None,
     });
     assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
     assert_empty(store, &["m"]);
@@ -82,6 +84,7 @@ pub fn enrolment_disagreeing_with_stored_dimension_stores_nothing(store: &dyn Fa
         subject: SubjectRef::ByName("Grace".into()),
         notes: None,
         templates: vec![template("other", 2, 16), template("m", 3, 16)],
+        audit: None,
     });
     assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
     assert!(store.subject_by_name("Grace").unwrap().is_none());
@@ -103,6 +106,7 @@ pub fn enrolment_with_one_invalid_template_stores_nothing(store: &dyn FaceStore)
             subject: SubjectRef::ByName("Ada".into()),
             notes: None,
             templates: vec![template("m", 1, 8), bad],
+            audit: None,
         });
         assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
         assert_empty(store, &["m"]);
@@ -114,6 +118,7 @@ pub fn enrolment_without_templates_is_invalid(store: &dyn FaceStore) {
         subject: SubjectRef::ByName("Ada".into()),
         notes: None,
         templates: Vec::new(),
+        audit: None,
     });
     assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
     assert_empty(store, &[]);
@@ -124,6 +129,7 @@ pub fn enrolment_by_unknown_id_is_not_found(store: &dyn FaceStore) {
         subject: SubjectRef::ById(SubjectId(4242)),
         notes: None,
         templates: vec![template("m", 1, 8)],
+        audit: None,
     });
     assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");
     assert_empty(store, &["m"]);
@@ -135,6 +141,7 @@ pub fn enrolment_notes_apply_only_when_creating_the_subject(store: &dyn FaceStor
             subject: SubjectRef::ByName("Ada".into()),
             notes: Some("  first notes ".into()),
             templates: vec![template("m", 1, 8)],
+            audit: None,
         })
         .unwrap();
     store
@@ -142,6 +149,7 @@ pub fn enrolment_notes_apply_only_when_creating_the_subject(store: &dyn FaceStor
             subject: SubjectRef::ByName("Ada".into()),
             notes: Some("ignored".into()),
             templates: vec![template("m", 2, 8)],
+            audit: None,
         })
         .unwrap();
     let subject = store.subject(created.subject_id).unwrap().unwrap();

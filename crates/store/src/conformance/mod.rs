@@ -154,6 +154,7 @@ pub fn enrol(store: &dyn FaceStore, name: &str, templates: Vec<NewTemplate>) -> 
             subject: SubjectRef::ByName(name.into()),
             notes: None,
             templates,
+            audit: None,
         })
         .expect("a valid enrolment succeeds")
 }

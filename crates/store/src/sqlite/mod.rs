@@ -32,6 +32,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
 use vigil_base::{Embedding, ModelId, SubjectId, TemplateId};
+use vigil_audit::NewAuditEntry;
 use vigil_seal::Sealer;
 
 pub(crate) use sealing::audit_in;
@@ -310,6 +311,18 @@ impl FaceStore for SqliteStore {
             .map_err(naming_template(position))?;
             template_ids.push(id);
         }
+        if let Some(audit) = &enrolment.audit {
+            // The entry names what was stored, known only now.
+            let mut audit = audit.clone();
+            if let Some(request) = audit.request.as_object_mut() {
+                request.insert("subject_id".into(), subject_id.0.into());
+                request.insert(
+                    "template_ids".into(),
+                    template_ids.iter().map(|t| t.0).collect::<Vec<_>>().into(),
+                );
+            }
+            audit_in(&transaction, &audit, created_at_ms, self.sealer.as_ref())?;
+        }
         transaction.commit()?;
         Ok(EnrolmentReceipt {
             subject_id,
@@ -397,7 +410,11 @@ impl FaceStore for SqliteStore {
         Ok(subject)
     }
 
-    fn delete_subject(&self, id: SubjectId) -> Result<Vec<TemplateId>, StoreError> {
+    fn delete_subject_audited(
+        &self,
+        id: SubjectId,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<Vec<TemplateId>, StoreError> {
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let templates: Vec<(TemplateId, String)> = transaction
@@ -413,6 +430,13 @@ impl FaceStore for SqliteStore {
         sha256s.sort();
         sha256s.dedup();
         delete_unreferenced_media(&transaction, &sha256s)?;
+        if let Some(audit) = audit {
+            let mut audit = audit.clone();
+            if let Some(request) = audit.request.as_object_mut() {
+                request.insert("templates_removed".into(), templates.len().into());
+            }
+            audit_in(&transaction, &audit, now_ms(), self.sealer.as_ref())?;
+        }
         transaction.commit()?;
         Ok(templates
             .into_iter()
@@ -483,7 +507,11 @@ impl FaceStore for SqliteStore {
             .transpose()
     }
 
-    fn delete_template(&self, id: TemplateId) -> Result<bool, StoreError> {
+    fn delete_template_audited(
+        &self,
+        id: TemplateId,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<bool, StoreError> {
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let source_media: Option<String> = transaction
@@ -498,6 +526,9 @@ impl FaceStore for SqliteStore {
         };
         transaction.execute("DELETE FROM templates WHERE id = ?1", [id.0])?;
         delete_unreferenced_media(&transaction, &[source_media])?;
+        if let Some(audit) = audit {
+            audit_in(&transaction, audit, now_ms(), self.sealer.as_ref())?;
+        }
         transaction.commit()?;
         Ok(true)
     }

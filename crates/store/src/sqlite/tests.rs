@@ -48,6 +48,7 @@ fn failed_enrolment_leaves_no_media_row() {
         subject: SubjectRef::ByName("Ada".into()),
         notes: None,
         templates: vec![template("m", 1, 8), template("m", 2, 16)],
+        audit: None,
     });
     assert!(matches!(result, Err(StoreError::Invalid(_))));
     assert!(media_rows(&store).is_empty());
