@@ -105,8 +105,8 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ("GET", "/v1/sightings/{id}/recording", Needs(P::ViewSightings), Quiet),
         ("GET", "/v1/sightings/{id}/clip.mp4", Needs(P::Export), Entry(A::Export)),
         ("GET", "/v1/users", Needs(P::ManageUsers), Quiet),
-        ("POST", "/v1/users", Needs(P::ManageUsers), Entry(A::UserCreate)),
-        ("POST", "/v1/users/{id}/tokens", Needs(P::ManageUsers), Entry(A::UserChange)),
+        ("POST", "/v1/users", Needs(P::ManageUsers), Transactional(A::UserCreate)),
+        ("POST", "/v1/users/{id}/tokens", Needs(P::ManageUsers), Transactional(A::UserChange)),
         ("GET", "/v1/audit", Needs(P::ReadAudit), Quiet),
         ("GET", "/v1/audit/verify", Needs(P::ReadAudit), Quiet),
         ("GET", "/v1/cases", Needs(P::ManageCases), Quiet),
@@ -133,6 +133,37 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ("POST", "/v1/misuse/alerts/{id}/acknowledge", Needs(P::ViewMisuseAlerts), Quiet),
     ]
 };
+
+/// Routes whose results a principal without `MonitorAllCameras` (an investigator) sees only
+/// through a case it names: the handler gets a [`CaseScope`] and shows only what the case holds.
+/// The action names a refused call in the log.
+pub const CASE_SCOPED_ROUTES: &[(&str, &str, AuditAction)] = &[
+    ("GET", "/v1/sightings", AuditAction::ViewSighting),
+    ("GET", "/v1/sightings/{id}", AuditAction::ViewSighting),
+    (
+        "GET",
+        "/v1/sightings/{id}/crop.jpg",
+        AuditAction::ViewSighting,
+    ),
+    (
+        "GET",
+        "/v1/sightings/{id}/recording",
+        AuditAction::ViewSighting,
+    ),
+    ("GET", "/v1/sightings/{id}/clip.mp4", AuditAction::Export),
+    ("GET", "/v1/alerts", AuditAction::ViewAlert),
+    ("GET", "/v1/alerts/{id}", AuditAction::ViewAlert),
+];
+
+/// Live streams of every camera: monitoring roles only.
+pub const MONITORING_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/sightings/stream"),
+    ("GET", "/v1/alerts/stream"),
+];
+
+/// The case a request's sightings and alerts are limited to (see `CASE_SCOPED_ROUTES`).
+#[derive(Debug, Clone)]
+pub struct CaseScope(pub String);
 
 /// Routes reachable without credentials.
 pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", "/healthz"), ("POST", "/v1/login")];
@@ -291,6 +322,50 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     }
     let case_ref = header_text(request.headers(), CASE_HEADER);
     let reason = header_text(request.headers(), REASON_HEADER);
+    // Without `MonitorAllCameras`, sightings and alerts are seen through one's cases only.
+    let mut request = request;
+    if !principal.allows(Permission::MonitorAllCameras) {
+        if let Some((_, _, action)) = CASE_SCOPED_ROUTES
+            .iter()
+            .find(|(m, r, _)| *m == method.as_str() && *r == route)
+        {
+            let refused = CaseRefusal {
+                access: &access,
+                principal: &principal,
+                action: *action,
+                route: &route,
+                case_ref: case_ref.clone(),
+                reason: reason.clone(),
+            };
+            let Some(reference) = &case_ref else {
+                return refused
+                    .answer(
+                        StatusCode::BAD_REQUEST,
+                        "case_required",
+                        "without a monitoring role, sightings and alerts are seen through a case: \
+                         name it in X-Vigil-Case",
+                    )
+                    .await;
+            };
+            if let Some(refusal) = refused.admit(reference).await {
+                return refusal;
+            }
+            request
+                .extensions_mut()
+                .insert(CaseScope(reference.clone()));
+        }
+        if MONITORING_ROUTES
+            .iter()
+            .any(|(m, r)| *m == method.as_str() && *r == route)
+        {
+            return refusal(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "live streams are for monitoring roles (operator, reviewer); see sightings and \
+                 alerts through your cases",
+            );
+        }
+    }
     let action = match auditing {
         Auditing::None => {
             let mut request = request;
@@ -328,45 +403,8 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
                     .await;
             };
             // The case bounds who may search under it, and until when.
-            let store = access.store.clone();
-            let lookup = reference.clone();
-            let case = match tokio::task::spawn_blocking(move || store.case(&lookup)).await {
-                Ok(Ok(case)) => case,
-                _ => {
-                    return refusal(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "internal server error",
-                    )
-                }
-            };
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            match case {
-                Some(case) if case.is_open(now) => {
-                    if !case.admits(&principal.name) {
-                        return refused
-                            .answer(
-                                StatusCode::FORBIDDEN,
-                                "not_in_case",
-                                &format!(
-                                    "you are neither the owner nor a member of case {reference}"
-                                ),
-                            )
-                            .await;
-                    }
-                }
-                _ => {
-                    return refused
-                        .answer(
-                            StatusCode::FORBIDDEN,
-                            "case_not_open",
-                            &format!("case {reference} does not exist, is closed or has expired"),
-                        )
-                        .await
-                }
+            if let Some(refusal) = refused.admit(reference).await {
+                return refusal;
             }
             match auditing {
                 Auditing::CaseBound(action) => action,
@@ -499,6 +537,51 @@ struct CaseRefusal<'a> {
 }
 
 impl CaseRefusal<'_> {
+    /// `None` when `reference` is an open case that admits the principal; otherwise the
+    /// (logged) refusal to send.
+    async fn admit(self, reference: &str) -> Option<Response> {
+        let store = self.access.store.clone();
+        let lookup = reference.to_string();
+        let case = match tokio::task::spawn_blocking(move || store.case(&lookup)).await {
+            Ok(Ok(case)) => case,
+            _ => {
+                return Some(refusal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal server error",
+                ))
+            }
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        match case {
+            Some(case) if case.is_open(now) => {
+                if case.admits(&self.principal.name) {
+                    None
+                } else {
+                    Some(
+                        self.answer(
+                            StatusCode::FORBIDDEN,
+                            "not_in_case",
+                            &format!("you are neither the owner nor a member of case {reference}"),
+                        )
+                        .await,
+                    )
+                }
+            }
+            _ => Some(
+                self.answer(
+                    StatusCode::FORBIDDEN,
+                    "case_not_open",
+                    &format!("case {reference} does not exist, is closed or has expired"),
+                )
+                .await,
+            ),
+        }
+    }
+
     async fn answer(self, status: StatusCode, code: &str, message: &str) -> Response {
         let entry = NewAuditEntry {
             actor: Actor {

@@ -42,7 +42,7 @@ fn ids(values: &Value, key: &str) -> Vec<i64> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v[key].as_i64().unwrap())
+        .map(|v| v.pointer(key).and_then(Value::as_i64).unwrap())
         .collect()
 }
 
@@ -197,8 +197,8 @@ async fn subject_access_report_lists_everything_held_about_a_seeded_subject() {
     let subjects = report["subjects"].as_array().unwrap();
     assert_eq!(subjects.len(), 1);
     assert_eq!(subjects[0]["templates"].as_array().unwrap().len(), 3);
-    assert_eq!(ids(&report["watchlist_entries"], "id"), vec![entry.id]);
-    assert_eq!(ids(&report["alerts"], "id"), vec![alert.id]);
+    assert_eq!(ids(&report["watchlist_entries"], "/id"), vec![entry.id]);
+    assert_eq!(ids(&report["alerts"], "/id"), vec![alert.id]);
     let sightings: Vec<i64> = report["sightings"]
         .as_array()
         .unwrap()
@@ -385,4 +385,175 @@ async fn a_search_outside_ones_cases_is_logged_and_raises_a_misuse_alert_for_aud
         .await
         .unwrap();
     assert!(open.as_array().unwrap().iter().all(|a| a["id"] != id));
+}
+
+#[tokio::test]
+async fn an_investigator_sees_alerts_and_sightings_only_through_their_cases() {
+    let server = start_server().await;
+    let store = server.access.store.clone();
+    let now = now_ms();
+    for (reference, owner) in [("CASE-A", "ivan"), ("CASE-B", "bella")] {
+        store
+            .open_case(
+                &vigil_store::NewCase {
+                    reference: reference.into(),
+                    purpose: "scoping test".into(),
+                    legal_basis: "warrant".into(),
+                    owner: owner.into(),
+                    members: Vec::new(),
+                    expires_at_ms: now + 86_400_000,
+                    evidence_retention_days: None,
+                },
+                &note(owner, AuditAction::CaseOpen),
+                now,
+            )
+            .unwrap();
+    }
+    let subject = server
+        .enrol("Tony Blair", &[lfw_photo("Tony_Blair", 1)])
+        .await["subject"]["id"]
+        .as_i64()
+        .unwrap();
+    let list = store
+        .create_watchlist(
+            "scoped",
+            None,
+            1e-5,
+            "tester",
+            &note("tester", AuditAction::WatchlistAdd),
+            now,
+        )
+        .unwrap();
+    let service = server.service.clone();
+    let face = tokio::task::spawn_blocking(move || {
+        service
+            .probe_embedding(&lfw_photo("Tony_Blair", 2))
+            .unwrap()
+            .1
+    })
+    .await
+    .unwrap();
+    let sighting = |track| NewSighting {
+        camera: CameraId::parse("gate").unwrap(),
+        track,
+        started_at_ms: now - 5_000,
+        ended_at_ms: now - 1_000,
+        best_at_ms: now - 3_000,
+        observations: 12,
+        end_reason: "lost".into(),
+        quality: 0.9,
+        detector_score: 0.9,
+        bbox: [0.0, 0.0, 10.0, 10.0],
+        frame_width: 100,
+        frame_height: 100,
+        crop_jpeg: lfw_photo("Tony_Blair", 2),
+        embeddings: vec![(face.clone(), 0.9)],
+        trajectory: Vec::new(),
+        candidates: Vec::new(),
+    };
+    let mut alerts = Vec::new();
+    let mut sightings = Vec::new();
+    for (track, case) in [(1, "CASE-A"), (2, "CASE-B")] {
+        let seen = store.insert_sighting(&sighting(track)).unwrap();
+        let entry = store
+            .add_watch_entry(
+                &NewWatchEntry {
+                    watchlist: list.id,
+                    subject: SubjectId(subject),
+                    subject_name: "Tony Blair".into(),
+                    legal_basis: "warrant".into(),
+                    case_ref: case.into(),
+                    responsible: "tester".into(),
+                    expires_at_ms: now + 3_600_000,
+                    created_by: "tester".into(),
+                },
+                &note("tester", AuditAction::WatchlistAdd),
+                now,
+            )
+            .unwrap();
+        let alert = store
+            .insert_alert(
+                &NewAlert {
+                    sighting: seen.0,
+                    watchlist_entry: entry.id,
+                    subject: SubjectId(subject),
+                    best_template: 1,
+                    score: 0.6,
+                    false_match_rate: 1e-7,
+                    extrapolated: false,
+                    expected_false_candidates: 1e-7,
+                    gallery_templates: 1,
+                },
+                now,
+            )
+            .unwrap();
+        alerts.push(alert.id);
+        sightings.push(seen);
+    }
+    let ivan = server.token_with_roles("ivan", &[Role::Investigator]);
+    let get = |path: String, case: Option<&'static str>| {
+        let mut request = server.anonymous.get(server.url(&path)).bearer_auth(&ivan);
+        if let Some(case) = case {
+            request = request.header("x-vigil-case", case);
+        }
+        request.send()
+    };
+    // Through CASE-A: its alert only; CASE-B's alert does not exist for him.
+    let listed: Value = get("/v1/alerts".into(), Some("CASE-A"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(listed.is_array(), "{listed}");
+    assert_eq!(ids(&listed, "/alert/id"), vec![alerts[0]]);
+    let other = get(format!("/v1/alerts/{}", alerts[1]), Some("CASE-A"))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    let own = get(format!("/v1/alerts/{}", alerts[0]), Some("CASE-A"))
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    // No case, someone else's case, or the live stream: refused.
+    let no_case = get("/v1/alerts".into(), None).await.unwrap();
+    assert_eq!(no_case.status(), StatusCode::BAD_REQUEST);
+    let not_his = get("/v1/alerts".into(), Some("CASE-B")).await.unwrap();
+    assert_eq!(not_his.status(), StatusCode::FORBIDDEN);
+    let stream = get("/v1/alerts/stream".into(), Some("CASE-A"))
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::FORBIDDEN);
+    // An operator monitors every camera: both alerts, no case needed.
+    let operator = server.token_with_roles("olga", &[Role::Operator]);
+    let all: Value = server
+        .anonymous
+        .get(server.url("/v1/alerts"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&all, "/alert/id").len(), 2);
+
+    // Sightings: a case holds those behind its alerts and those its searches returned.
+    assert!(store.case_holds_sighting("CASE-A", sightings[0]).unwrap());
+    assert!(!store.case_holds_sighting("CASE-A", sightings[1]).unwrap());
+    store
+        .link_sightings_to_case("CASE-A", &[sightings[1].0], now)
+        .unwrap();
+    assert!(store.case_holds_sighting("CASE-A", sightings[1]).unwrap());
+    let held = store
+        .list_sightings(&vigil_store::SightingQuery {
+            case: Some("CASE-B".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        held.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![sightings[1]]
+    );
 }

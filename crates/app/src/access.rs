@@ -10,34 +10,6 @@ use std::time::Duration;
 use vigil_audit::{Actor, AuditAction, NewAuditEntry, Outcome, Target};
 use vigil_auth::{AuthOptions, Role, UserDirectory};
 
-fn audit_admin(
-    store: &vigil_store::SqliteStore,
-    actor: &str,
-    action: AuditAction,
-    target: &str,
-    request: serde_json::Value,
-) -> anyhow::Result<()> {
-    store
-        .audit(&NewAuditEntry {
-            actor: Actor {
-                user_id: None,
-                user_name: actor.to_string(),
-            },
-            action,
-            target: Target {
-                kind: "user".into(),
-                id: target.to_string(),
-            },
-            case_ref: None,
-            reason: "command line".into(),
-            request,
-            probe_image: None,
-            outcome: Outcome::success(""),
-        })
-        .context("writing the audit entry")?;
-    Ok(())
-}
-
 pub fn users(context: &Context, command: UsersCommand) -> anyhow::Result<()> {
     let store = context.open_sqlite()?;
     let directory = UserDirectory::new(AuthOptions::default())?;
@@ -65,15 +37,20 @@ pub fn users(context: &Context, command: UsersCommand) -> anyhow::Result<()> {
                 None
             };
             let display = display_name.unwrap_or_else(|| name.clone());
-            let user = store.with_connection(|connection| {
-                directory.create_user(connection, &name, &display, &roles, password.as_deref())
-            })?;
-            audit_admin(
-                &store,
-                &context.actor,
+            // The user and its audit entry commit together.
+            let audit = context.audit_entry(
                 AuditAction::UserCreate,
-                &user.name,
+                ("user", &name),
                 serde_json::json!({ "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>() }),
+            );
+            let user = store.audited_transaction(
+                &audit,
+                |connection| {
+                    directory
+                        .create_user(connection, &name, &display, &roles, password.as_deref())
+                        .map_err(anyhow::Error::from)
+                },
+                |_| None,
             )?;
             println!("created user {} ({})", user.name, user.id.0);
         }
@@ -95,23 +72,27 @@ pub fn users(context: &Context, command: UsersCommand) -> anyhow::Result<()> {
             token_name,
             ttl_days,
         } => {
-            let issued = store.with_connection(|connection| {
-                let user = directory
-                    .find_user(connection, &name)?
-                    .ok_or_else(|| vigil_auth::AuthError::NotFound(format!("user {name}")))?;
-                directory.issue_token(
-                    connection,
-                    user.id,
-                    &token_name,
-                    ttl_days.map(|d| Duration::from_secs(d * 86_400)),
-                )
-            })?;
-            audit_admin(
-                &store,
-                &context.actor,
+            let audit = context.audit_entry(
                 AuditAction::UserChange,
-                &name,
+                ("user", &name),
                 serde_json::json!({ "token_issued": token_name }),
+            );
+            let issued = store.audited_transaction(
+                &audit,
+                |connection| {
+                    let user = directory
+                        .find_user(connection, &name)?
+                        .ok_or_else(|| vigil_auth::AuthError::NotFound(format!("user {name}")))?;
+                    directory
+                        .issue_token(
+                            connection,
+                            user.id,
+                            &token_name,
+                            ttl_days.map(|d| Duration::from_secs(d * 86_400)),
+                        )
+                        .map_err(anyhow::Error::from)
+                },
+                |_| None,
             )?;
             // The secret on stdout alone, so scripts can capture it; it is not stored.
             println!("{}", issued.secret);

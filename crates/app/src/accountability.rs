@@ -152,6 +152,10 @@ pub fn search(context: &Context, args: SearchArgs) -> anyhow::Result<()> {
         args.false_match_rate,
     )?;
     let findings: Vec<i64> = report.hits.iter().map(|hit| hit.sighting.id).collect();
+    // What a search under a case returns, the case's investigators may look at again.
+    if let Some(case) = &context.case_ref {
+        store.link_sightings_to_case(case, &findings, now_ms())?;
+    }
     context.audit(
         AuditAction::Search,
         ("photo", &args.photo.display().to_string()),

@@ -160,8 +160,7 @@ pub fn run(context: &Context, args: AlertBenchArgs) -> anyhow::Result<()> {
     // A scratch database of its own, never the real gallery.
     let scratch = context.config.data_dir.join("bench-alerts");
     let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch)
-        .with_context(|| format!("creating {}", scratch.display()))?;
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
     let database = scratch.join("vigil.db");
     let store = Arc::new(SqliteStore::open(&database)?);
     let service = Arc::new(context.service_on(store.clone())?);
@@ -387,12 +386,19 @@ pub fn run(context: &Context, args: AlertBenchArgs) -> anyhow::Result<()> {
     );
     let stages = vec![
         summary("sighting → alert committed", raise_ms),
-        summary("sighting → alert on the SSE stream", latencies(&stream_arrivals)),
+        summary(
+            "sighting → alert on the SSE stream",
+            latencies(&stream_arrivals),
+        ),
         summary("sighting → webhook received", latencies(&webhook_arrivals)),
     ];
     let delivered = webhook_arrivals.lock().map(|a| a.len()).unwrap_or(0);
     if delivered < sent.len() {
-        println!("  {} of {} alerts not delivered within 30 s", sent.len() - delivered, sent.len());
+        println!(
+            "  {} of {} alerts not delivered within 30 s",
+            sent.len() - delivered,
+            sent.len()
+        );
     }
     crate::output::json(&serde_json::json!({
         "watched": watched.len(),

@@ -130,10 +130,22 @@ fn an_rtsp_camera_in_the_config_yields_identified_sightings_over_the_api_and_sse
 
     // Enrolment on the command line acts as a user whose roles allow it.
     let added = vigil(&data)
-        .args(["users", "add", "enroller", "--role", "investigator", "--as", "test-setup"])
+        .args([
+            "users",
+            "add",
+            "enroller",
+            "--role",
+            "investigator",
+            "--as",
+            "test-setup",
+        ])
         .output()
         .unwrap();
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     for person in ENROLLED_PEOPLE {
         let photos = lfw_video::enrolment_photos(&lfw, &scene, person, 3).unwrap();
         let output = vigil(&data)

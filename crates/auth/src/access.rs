@@ -55,8 +55,8 @@ impl Role {
                 ManageRetention,
                 DeleteBiometric,
             ],
-            Role::Operator => &[ViewCameras, ViewSightings, ViewAlerts],
-            Role::Reviewer => &[ViewSightings, ViewAlerts, ReviewAlerts],
+            Role::Operator => &[ViewCameras, ViewSightings, ViewAlerts, MonitorAllCameras],
+            Role::Reviewer => &[ViewSightings, ViewAlerts, ReviewAlerts, MonitorAllCameras],
             Role::Investigator => &[
                 ViewSightings,
                 ViewAlerts,
@@ -133,6 +133,9 @@ pub enum Permission {
     ViewMisuseAlerts,
     /// Produce the report of what the system holds about one person.
     SubjectAccessReport,
+    /// See every camera's sightings and alerts, live (monitoring). Without it, a user who may
+    /// view sightings or alerts sees only those of their own cases.
+    MonitorAllCameras,
 }
 
 /// Whether any of `roles` grants `permission`.

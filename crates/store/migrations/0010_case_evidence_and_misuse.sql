@@ -1,3 +1,5 @@
+-- Case evidence, misuse alerts, and what a case lets its investigators see.
+
 -- Matched sightings are kept per case: a sighting that raised an alert (not rejected) is the
 -- case's evidence and is held while the case is open and for `evidence_retention_days` after it
 -- closes or expires; then the ordinary sighting retention applies to it again.
@@ -25,3 +27,14 @@ CREATE TABLE misuse_alerts (
 ) STRICT;
 
 CREATE INDEX misuse_alerts_open ON misuse_alerts (raised_at) WHERE acknowledged_at IS NULL;
+
+-- Sightings a search under a case returned: with those behind the case's alerts, what the
+-- case's investigators may see (an investigator browses no other sightings).
+CREATE TABLE case_sightings (
+    case_ref   TEXT NOT NULL REFERENCES cases (reference),
+    sighting   INTEGER NOT NULL REFERENCES sightings (id) ON DELETE CASCADE,
+    linked_at  INTEGER NOT NULL,
+    PRIMARY KEY (case_ref, sighting)
+) STRICT;
+
+CREATE INDEX case_sightings_by_sighting ON case_sightings (sighting);

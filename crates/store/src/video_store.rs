@@ -91,6 +91,9 @@ pub struct SightingQuery {
     pub to_ms: Option<i64>,
     /// Sightings whose top candidate is this subject.
     pub subject: Option<SubjectId>,
+    /// Only sightings this case holds: returned by a search under it, or behind one of its
+    /// alerts (how an investigator sees sightings, docs/design/012).
+    pub case: Option<String>,
     /// Keyset pagination: only ids below this one.
     pub before_id: Option<SightingId>,
     pub limit: u64,

@@ -70,11 +70,17 @@ fn an_enrolment_or_deletion_whose_entry_cannot_be_written_does_not_happen() {
 
     // Deleting a template or the subject: refused entry, nothing deleted; valid entry, both.
     assert!(store
-        .delete_template_audited(receipt.template_ids[0], Some(&entry(" ", AuditAction::Delete)))
+        .delete_template_audited(
+            receipt.template_ids[0],
+            Some(&entry(" ", AuditAction::Delete))
+        )
         .is_err());
     assert_eq!(store.templates_of(receipt.subject_id).unwrap().len(), 2);
     assert!(store
-        .delete_template_audited(receipt.template_ids[0], Some(&entry("bob", AuditAction::Delete)))
+        .delete_template_audited(
+            receipt.template_ids[0],
+            Some(&entry("bob", AuditAction::Delete))
+        )
         .unwrap());
     assert!(store
         .delete_subject_audited(receipt.subject_id, Some(&entry(" ", AuditAction::Delete)))

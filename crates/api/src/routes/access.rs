@@ -35,6 +35,26 @@ async fn with_directory<T: Send + 'static>(
     .map_err(auth_error)
 }
 
+/// As `with_directory`, in one transaction with `audit`: a user change and its entry commit
+/// together (the route is `Transactional`: the guard logs only failures).
+async fn with_directory_audited<T: Send + 'static>(
+    state: &AppState,
+    audit: vigil_audit::NewAuditEntry,
+    work: impl FnOnce(&vigil_auth::UserDirectory, &rusqlite::Connection) -> Result<T, AuthError>
+        + Send
+        + 'static,
+) -> Result<T, ApiError> {
+    let access = state.access().clone();
+    tokio::task::spawn_blocking(move || {
+        access.store.audited_transaction(
+            &audit,
+            |connection| work(&access.directory, connection).map_err(auth_error),
+            |_| None,
+        )
+    })
+    .await?
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginBody {
     pub name: String,
@@ -216,11 +236,20 @@ pub async fn list_users(
 )]
 pub async fn create_user(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: Result<Json<NewUserBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Json(body) = body?;
     let roles = parse_roles(&body.roles)?;
-    let user = with_directory(&state, move |directory, connection| {
+    let audit = super::audit_entry(
+        &principal,
+        vigil_audit::AuditAction::UserCreate,
+        ("user", body.name.clone()),
+        None,
+        "",
+        serde_json::json!({ "roles": body.roles }),
+    );
+    let user = with_directory_audited(&state, audit, move |directory, connection| {
         let display = body
             .display_name
             .clone()
@@ -255,11 +284,20 @@ pub struct NewTokenBody {
 )]
 pub async fn issue_token(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<i64>,
     body: Result<Json<NewTokenBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Json(body) = body?;
-    let issued = with_directory(&state, move |directory, connection| {
+    let audit = super::audit_entry(
+        &principal,
+        vigil_audit::AuditAction::UserChange,
+        ("user", id.to_string()),
+        None,
+        "",
+        serde_json::json!({ "token_name": body.name, "ttl_secs": body.ttl_secs }),
+    );
+    let issued = with_directory_audited(&state, audit, move |directory, connection| {
         directory.issue_token(
             connection,
             UserId(id),

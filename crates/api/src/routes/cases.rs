@@ -154,6 +154,7 @@ pub struct SearchQuery {
 pub async fn search(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<SearchQuery>,
+    headers: axum::http::HeaderMap,
     form: UploadForm,
 ) -> Result<(Extension<AuditFindings>, Json<SearchReport>), ApiError> {
     let video = state
@@ -189,5 +190,16 @@ pub async fn search(
         subjects: Vec::new(),
         sightings: report.hits.iter().map(|hit| hit.sighting.id).collect(),
     };
+    // What a search under a case returns, the case's investigators may look at again.
+    if let Some(case) = headers
+        .get(crate::access::CASE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+    {
+        let store = state.access().store.clone();
+        let hits = findings.sightings.clone();
+        tokio::task::spawn_blocking(move || store.link_sightings_to_case(&case, &hits, now_ms()))
+            .await??;
+    }
     Ok((Extension(findings), Json(report)))
 }

@@ -8,9 +8,9 @@ use crate::metrics::{record_gallery_size, ENROLLED_TEMPLATES, ENROLMENTS};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use vigil_audit::{AuditAction, NewAuditEntry};
 use vigil_auth::Principal;
@@ -67,7 +67,12 @@ pub async fn create_subject(
     let name = form.required_text("name")?;
     let notes = form.text("notes")?;
     let images = form.required_images("image")?;
-    let audit = enrol_entry(&principal, &headers, ("subject", name.clone()), images.len());
+    let audit = enrol_entry(
+        &principal,
+        &headers,
+        ("subject", name.clone()),
+        images.len(),
+    );
     let report = enrol(&state, SubjectRef::ByName(name), notes, images, audit).await?;
     let status = if report.created {
         StatusCode::CREATED
@@ -120,7 +125,12 @@ pub async fn add_templates(
     form: UploadForm,
 ) -> Result<Json<EnrolmentReport>, ApiError> {
     let images = form.required_images("image")?;
-    let audit = enrol_entry(&principal, &headers, ("subject", id.to_string()), images.len());
+    let audit = enrol_entry(
+        &principal,
+        &headers,
+        ("subject", id.to_string()),
+        images.len(),
+    );
     let report = enrol(&state, SubjectRef::ById(SubjectId(id)), None, images, audit).await?;
     Ok(Json(report))
 }

@@ -1,6 +1,7 @@
 //! Cameras (add, change, remove, enable, disable at run time), sightings, their best-shot crops,
 //! recorded clips around them, and the live sighting stream (SSE).
 
+use crate::access::CaseScope;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::{AppState, VideoState};
@@ -10,7 +11,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
-use axum::Json;
+use axum::{Extension, Json};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -254,6 +255,7 @@ pub struct SightingsQuery {
 )]
 pub async fn list_sightings(
     State(state): State<AppState>,
+    scope: Option<Extension<CaseScope>>,
     ApiQuery(query): ApiQuery<SightingsQuery>,
 ) -> Result<Json<Vec<SightingView>>, ApiError> {
     let video = video(&state)?.clone();
@@ -264,6 +266,7 @@ pub async fn list_sightings(
         to_ms: query.to_ms,
         subject: query.subject_id.map(SubjectId),
         before_id: query.before_id.map(SightingId),
+        case: scope.map(|Extension(CaseScope(case))| case),
         limit: query.limit.unwrap_or(100).clamp(1, 1000),
     };
     let records = blocking(move || {
@@ -286,8 +289,10 @@ pub async fn list_sightings(
 )]
 pub async fn show_sighting(
     State(state): State<AppState>,
+    scope: Option<Extension<CaseScope>>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<SightingView>, ApiError> {
+    within_scope(&state, scope, id).await?;
     let video = video(&state)?.clone();
     Ok(Json(
         blocking(move || {
@@ -310,8 +315,10 @@ pub async fn show_sighting(
 )]
 pub async fn sighting_crop(
     State(state): State<AppState>,
+    scope: Option<Extension<CaseScope>>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
+    within_scope(&state, scope, id).await?;
     let video = video(&state)?.clone();
     let crop = blocking(move || {
         video
@@ -334,8 +341,10 @@ pub async fn sighting_crop(
 )]
 pub async fn sighting_recording(
     State(state): State<AppState>,
+    scope: Option<Extension<CaseScope>>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<RecordingPosition>, ApiError> {
+    within_scope(&state, scope, id).await?;
     let video = video(&state)?.clone();
     Ok(Json(
         blocking(move || {
@@ -372,9 +381,11 @@ pub struct ClipQuery {
 )]
 pub async fn sighting_clip(
     State(state): State<AppState>,
+    scope: Option<Extension<CaseScope>>,
     ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<ClipQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
+    within_scope(&state, scope, id).await?;
     let bound = |v: Option<f64>| -> Result<i64, ApiError> {
         let secs = v.unwrap_or(5.0);
         if !(0.0..=120.0).contains(&secs) {
@@ -455,4 +466,25 @@ pub async fn sighting_stream(
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Refuses (as not found: its existence is not the caller's business) a sighting that the
+/// request's case, when it is limited to one, does not hold.
+async fn within_scope(
+    state: &AppState,
+    scope: Option<Extension<CaseScope>>,
+    id: i64,
+) -> Result<(), ApiError> {
+    let Some(Extension(CaseScope(case))) = scope else {
+        return Ok(());
+    };
+    let store = state.access().store.clone();
+    let held =
+        tokio::task::spawn_blocking(move || store.case_holds_sighting(&case, SightingId(id)))
+            .await??;
+    if held {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("sighting {id}")))
+    }
 }

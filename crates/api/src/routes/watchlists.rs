@@ -1,6 +1,7 @@
 //! Watchlists, their entries, alerts and their review.
 
 use super::{audit_entry, now_ms};
+use crate::access::CaseScope;
 use crate::access::CASE_HEADER;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, UploadForm};
@@ -212,6 +213,7 @@ pub struct AlertsQuery {
 #[utoipa::path(get, path = "/v1/alerts", tag = "watchlists", params(AlertsQuery), responses((status = 200, description = "Alerts", body = Vec<AlertView>)))]
 pub async fn list_alerts(
     State(state): State<AppState>,
+    scope: Option<Extension<CaseScope>>,
     ApiQuery(query): ApiQuery<AlertsQuery>,
 ) -> Result<Json<Vec<AlertView>>, ApiError> {
     let wanted = match query.state.as_deref() {
@@ -226,9 +228,11 @@ pub async fn list_alerts(
         }
     };
     let store = state.access().store.clone();
-    let alerts =
-        tokio::task::spawn_blocking(move || store.alerts(wanted, query.limit.unwrap_or(100)))
-            .await??;
+    let case = scope.map(|Extension(CaseScope(case))| case);
+    let alerts = tokio::task::spawn_blocking(move || {
+        store.alerts_in_case(wanted, case.as_deref(), query.limit.unwrap_or(100))
+    })
+    .await??;
     Ok(Json(alerts.into_iter().map(AlertView::of).collect()))
 }
 
@@ -236,12 +240,22 @@ pub async fn list_alerts(
     responses((status = 200, description = "The alert", body = AlertView), (status = 404, description = "not_found", body = ErrorBody)))]
 pub async fn show_alert(
     State(state): State<AppState>,
+    scope: Option<Extension<CaseScope>>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<AlertView>, ApiError> {
     let store = state.access().store.clone();
-    let alert = tokio::task::spawn_blocking(move || store.alert(id))
-        .await??
-        .ok_or_else(|| ApiError::NotFound(format!("alert {id}")))?;
+    let case = scope.map(|Extension(CaseScope(case))| case);
+    let alert = tokio::task::spawn_blocking(move || {
+        // Limited to a case: another case's alert is "not found".
+        if let Some(case) = case {
+            if store.alert_case(id)?.as_deref() != Some(case.as_str()) {
+                return Ok(None);
+            }
+        }
+        store.alert(id)
+    })
+    .await??
+    .ok_or_else(|| ApiError::NotFound(format!("alert {id}")))?;
     Ok(Json(AlertView::of(alert)))
 }
 

@@ -31,8 +31,8 @@ use rows::{
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
-use vigil_base::{Embedding, ModelId, SubjectId, TemplateId};
 use vigil_audit::NewAuditEntry;
+use vigil_base::{Embedding, ModelId, SubjectId, TemplateId};
 use vigil_seal::Sealer;
 
 pub(crate) use sealing::audit_in;
@@ -90,6 +90,32 @@ impl SqliteStore {
 
     /// Appends one audit entry in its own transaction (for operations that change nothing else:
     /// searches, views, exports).
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction that also appends `audit` (with the
+    /// keys' sealing), for changes made by other crates' SQL (users, tokens): the change and its
+    /// entry commit together or not at all. `audit` gets `work`'s summary merged into its
+    /// request when `summary` returns one.
+    pub fn audited_transaction<T, E: From<StoreError>>(
+        &self,
+        audit: &vigil_audit::NewAuditEntry,
+        work: impl FnOnce(&Connection) -> Result<T, E>,
+        summary: impl FnOnce(&T) -> Option<serde_json::Value>,
+    ) -> Result<T, E> {
+        let mut connection = self.connection.lock();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| E::from(e.into()))?;
+        let value = work(&transaction)?;
+        let mut audit = audit.clone();
+        if let (Some(extra), Some(request)) = (summary(&value), audit.request.as_object_mut()) {
+            if let Some(extra) = extra.as_object() {
+                request.extend(extra.clone());
+            }
+        }
+        audit_in(&transaction, &audit, now_ms(), self.sealer.as_ref()).map_err(E::from)?;
+        transaction.commit().map_err(|e| E::from(e.into()))?;
+        Ok(value)
+    }
+
     pub fn audit(
         &self,
         entry: &vigil_audit::NewAuditEntry,

@@ -82,6 +82,14 @@ fn stored_embedding(
     })
 }
 
+/// `sightings.id` is held by the case bound to parameter `?n`: a search under the case returned
+/// it, or it raised an alert on one of the case's watchlist entries.
+const CASE_HOLDS_SIGHTING_SQL: &str =
+    "(id IN (SELECT sighting FROM case_sightings WHERE case_ref = ?{n}) \
+     OR id IN (SELECT alerts.sighting FROM alerts \
+               JOIN watchlist_entries ON watchlist_entries.id = alerts.watchlist_entry \
+               WHERE watchlist_entries.case_ref = ?{n}))";
+
 impl SqliteStore {
     fn open_sighting_embedding<'a>(
         &self,
@@ -275,6 +283,10 @@ impl VideoStore for SqliteStore {
         if let Some(before) = query.before_id {
             values.push(Value::Integer(before.0));
             conditions.push(format!("id < ?{}", values.len()));
+        }
+        if let Some(case) = &query.case {
+            values.push(Value::Text(case.clone()));
+            conditions.push(CASE_HOLDS_SIGHTING_SQL.replace("{n}", &values.len().to_string()));
         }
         let filter = if conditions.is_empty() {
             String::new()
@@ -517,5 +529,44 @@ impl VideoStore for SqliteStore {
         now_ms: i64,
     ) -> Result<crate::AlertRecord, StoreError> {
         SqliteStore::insert_alert(self, alert, now_ms)
+    }
+}
+
+impl SqliteStore {
+    /// Records that a search under `case` returned these sightings: the case's investigators may
+    /// see them from now on (and only they, of the investigators).
+    pub fn link_sightings_to_case(
+        &self,
+        case: &str,
+        sightings: &[i64],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.connection.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO case_sightings (case_ref, sighting, linked_at)
+                 SELECT ?1, id, ?3 FROM sightings WHERE id = ?2",
+            )?;
+            for sighting in sightings {
+                insert.execute(params![case, sighting, now_ms])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Whether `case` holds the sighting (see `SightingQuery::case`).
+    pub fn case_holds_sighting(
+        &self,
+        case: &str,
+        sighting: SightingId,
+    ) -> Result<bool, StoreError> {
+        let connection = self.connection.lock();
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM sightings WHERE id = ?2 AND {})",
+            CASE_HOLDS_SIGHTING_SQL.replace("{n}", "1")
+        );
+        Ok(connection.query_row(&sql, params![case, sighting.0], |row| row.get(0))?)
     }
 }

@@ -526,6 +526,20 @@ impl SqliteStore {
         Ok(stored)
     }
 
+    /// The case of the entry an alert was raised on.
+    pub fn alert_case(&self, id: i64) -> Result<Option<String>, StoreError> {
+        let connection = self.connection.lock();
+        Ok(connection
+            .query_row(
+                "SELECT watchlist_entries.case_ref FROM alerts
+                 JOIN watchlist_entries ON watchlist_entries.id = alerts.watchlist_entry
+                 WHERE alerts.id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn alert(&self, id: i64) -> Result<Option<AlertRecord>, StoreError> {
         load_alert(&self.connection.lock(), id)
     }
@@ -535,20 +549,34 @@ impl SqliteStore {
         state: Option<AlertState>,
         limit: u64,
     ) -> Result<Vec<AlertRecord>, StoreError> {
+        self.alerts_in_case(state, None, limit)
+    }
+
+    /// As `alerts`, only those on entries of `case` when given (an investigator's view).
+    pub fn alerts_in_case(
+        &self,
+        state: Option<AlertState>,
+        case: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
         let connection = self.connection.lock();
         let ids: Vec<i64> = {
             let mut statement = connection.prepare(
-                "SELECT id FROM alerts WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+                "SELECT alerts.id FROM alerts
+                 JOIN watchlist_entries ON watchlist_entries.id = alerts.watchlist_entry
+                 WHERE (?1 IS NULL OR alerts.state = ?1)
+                   AND (?3 IS NULL OR watchlist_entries.case_ref = ?3)
+                 ORDER BY alerts.id DESC LIMIT ?2",
             )?;
             let state_text = state.map(|s| match s {
                 AlertState::Candidate => "candidate",
                 AlertState::Confirmed => "confirmed",
                 AlertState::Rejected => "rejected",
             });
-            let rows = statement
-                .query_map(params![state_text, limit.clamp(1, 1000) as i64], |r| {
-                    r.get(0)
-                })?;
+            let rows = statement.query_map(
+                params![state_text, limit.clamp(1, 1000) as i64, case],
+                |r| r.get(0),
+            )?;
             rows.collect::<Result<_, _>>()?
         };
         let mut alerts = Vec::with_capacity(ids.len());
