@@ -36,6 +36,8 @@ pub enum AuditAction {
     RetentionPurge,
     /// An auditor acknowledged a misuse alert.
     MisuseReview,
+    /// Someone looked at an enrolled face (a template's photo).
+    ViewTemplate,
 }
 
 impl AuditAction {
@@ -66,6 +68,7 @@ impl AuditAction {
         AuditAction::ReviewAlert,
         AuditAction::RetentionPurge,
         AuditAction::MisuseReview,
+        AuditAction::ViewTemplate,
     ];
 
     /// The stable name stored in the database and hashed into the entry.
@@ -96,6 +99,7 @@ impl AuditAction {
             AuditAction::ReviewAlert => "review_alert",
             AuditAction::RetentionPurge => "retention_purge",
             AuditAction::MisuseReview => "misuse_review",
+            AuditAction::ViewTemplate => "view_template",
         }
     }
 
@@ -110,6 +114,7 @@ impl AuditAction {
                 | AuditAction::Search
                 | AuditAction::ViewSighting
                 | AuditAction::ViewAlert
+                | AuditAction::ViewTemplate
                 | AuditAction::Export
                 | AuditAction::Delete
         )

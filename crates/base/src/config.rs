@@ -223,13 +223,14 @@ impl Default for MisuseConfig {
 impl MisuseConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |what: &str| Err(ConfigError::Invalid(format!("misuse.{what}")));
-        if !(self.scan_interval_secs >= 1.0) {
+        // NaN fails too.
+        if self.scan_interval_secs.is_nan() || self.scan_interval_secs < 1.0 {
             return invalid("scan_interval_secs must be at least 1");
         }
         if self.baseline_days == 0 || self.baseline_days > 366 {
             return invalid("baseline_days must be 1 to 366");
         }
-        if !(self.volume_factor >= 1.0) {
+        if self.volume_factor.is_nan() || self.volume_factor < 1.0 {
             return invalid("volume_factor must be at least 1");
         }
         if self.working_hours_start > 23

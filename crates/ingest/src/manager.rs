@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use vigil_audit::NewAuditEntry;
 use vigil_base::camera::VideoConfig;
 use vigil_base::{CameraConfig, CameraId};
 use vigil_store::VideoStore;
@@ -122,13 +123,22 @@ impl CameraManager {
 
     /// Adds a camera, keeps it in the store and starts it if enabled. A used id is `Conflict`.
     pub fn add(&self, camera: CameraConfig) -> Result<CameraStatus, IngestError> {
+        self.add_audited(camera, None)
+    }
+
+    /// As `add`, with `audit` written in the same transaction as the stored settings.
+    pub fn add_audited(
+        &self,
+        camera: CameraConfig,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<CameraStatus, IngestError> {
         camera
             .validate()
             .map_err(|e| IngestError::Config(e.to_string()))?;
         if self.inner.cameras.lock().contains_key(&camera.id) {
             return Err(IngestError::Conflict(camera.id.to_string()));
         }
-        self.inner.store.save_camera(&camera)?;
+        self.inner.store.save_camera_audited(&camera, audit)?;
         let id = camera.id.clone();
         self.launch(camera)?;
         self.status(&id)
@@ -137,6 +147,15 @@ impl CameraManager {
 
     /// Replaces a camera's settings and restarts it. `NotFound` when absent.
     pub fn replace(&self, camera: CameraConfig) -> Result<CameraStatus, IngestError> {
+        self.replace_audited(camera, None)
+    }
+
+    /// As `replace`, with `audit` written in the same transaction as the stored settings.
+    pub fn replace_audited(
+        &self,
+        camera: CameraConfig,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<CameraStatus, IngestError> {
         camera
             .validate()
             .map_err(|e| IngestError::Config(e.to_string()))?;
@@ -150,7 +169,7 @@ impl CameraManager {
         if let Some(running) = previous {
             running.stop();
         }
-        self.inner.store.save_camera(&camera)?;
+        self.inner.store.save_camera_audited(&camera, audit)?;
         let id = camera.id.clone();
         self.launch(camera)?;
         self.status(&id)
@@ -159,6 +178,15 @@ impl CameraManager {
 
     /// Stops and forgets a camera (its sightings and recordings stay until retention).
     pub fn remove(&self, id: &CameraId) -> Result<(), IngestError> {
+        self.remove_audited(id, None)
+    }
+
+    /// As `remove`, with `audit` written in the same transaction as the deletion.
+    pub fn remove_audited(
+        &self,
+        id: &CameraId,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<(), IngestError> {
         let entry = self
             .inner
             .cameras
@@ -168,21 +196,40 @@ impl CameraManager {
         if let Some(running) = entry.running {
             running.stop();
         }
-        match self.inner.store.delete_camera(id) {
-            Ok(()) | Err(vigil_store::StoreError::NotFound(_)) => Ok(()),
+        match self.inner.store.delete_camera_audited(id, audit) {
+            Ok(()) => Ok(()),
+            // Only configured in memory: nothing stored to delete, but the change is still logged.
+            Err(vigil_store::StoreError::NotFound(_)) => match audit {
+                Some(audit) => Ok(self.inner.store.audit_only(audit)?),
+                None => Ok(()),
+            },
             Err(error) => Err(error.into()),
         }
     }
 
     pub fn set_enabled(&self, id: &CameraId, enabled: bool) -> Result<CameraStatus, IngestError> {
+        self.set_enabled_audited(id, enabled, None)
+    }
+
+    /// As `set_enabled`, with `audit` written in the same transaction as the stored settings
+    /// (also when nothing changes, so the request is on record).
+    pub fn set_enabled_audited(
+        &self,
+        id: &CameraId,
+        enabled: bool,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<CameraStatus, IngestError> {
         let mut camera = self
             .config(id)
             .ok_or_else(|| IngestError::NotFound(id.to_string()))?;
         if camera.enabled == enabled {
+            if audit.is_some() {
+                self.inner.store.save_camera_audited(&camera, audit)?;
+            }
             return self.status(id).ok_or(IngestError::NotFound(id.to_string()));
         }
         camera.enabled = enabled;
-        self.replace(camera)
+        self.replace_audited(camera, audit)
     }
 
     pub fn config(&self, id: &CameraId) -> Option<CameraConfig> {

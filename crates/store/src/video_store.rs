@@ -132,9 +132,27 @@ pub struct SegmentRecord {
 
 pub trait VideoStore: Send + Sync {
     /// Inserts or replaces a camera's settings (validated first).
-    fn save_camera(&self, camera: &CameraConfig) -> Result<(), StoreError>;
+    fn save_camera(&self, camera: &CameraConfig) -> Result<(), StoreError> {
+        self.save_camera_audited(camera, None)
+    }
+    /// As `save_camera`, writing `audit` in the same transaction.
+    fn save_camera_audited(
+        &self,
+        camera: &CameraConfig,
+        audit: Option<&vigil_audit::NewAuditEntry>,
+    ) -> Result<(), StoreError>;
     /// `NotFound` when absent.
-    fn delete_camera(&self, id: &CameraId) -> Result<(), StoreError>;
+    fn delete_camera(&self, id: &CameraId) -> Result<(), StoreError> {
+        self.delete_camera_audited(id, None)
+    }
+    /// As `delete_camera`, writing `audit` in the same transaction.
+    fn delete_camera_audited(
+        &self,
+        id: &CameraId,
+        audit: Option<&vigil_audit::NewAuditEntry>,
+    ) -> Result<(), StoreError>;
+    /// Appends an audit entry on its own (a change with nothing stored to write it with).
+    fn audit_only(&self, audit: &vigil_audit::NewAuditEntry) -> Result<(), StoreError>;
     /// In id order.
     fn cameras(&self) -> Result<Vec<CameraConfig>, StoreError>;
 

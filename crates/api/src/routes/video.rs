@@ -18,6 +18,8 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
+use vigil_audit::AuditAction;
+use vigil_auth::Principal;
 use vigil_base::{CameraConfig, CameraId, SubjectId};
 use vigil_ingest::{position_of, CameraStatus, RecordingPosition};
 use vigil_pipeline::video::{sighting_view, SightingView};
@@ -96,13 +98,15 @@ pub async fn list_cameras(
 )]
 pub async fn add_camera(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: Result<Json<CameraConfig>, axum::extract::rejection::JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Json(camera) = body?;
     let video = video(&state)?.clone();
     let id = camera.id.clone();
+    let audit = camera_entry(&principal, AuditAction::CameraAdd, &id, Some(&camera));
     let added = blocking(move || {
-        video.cameras.add(camera)?;
+        video.cameras.add_audited(camera, Some(&audit))?;
         view(&video, &id)
     })
     .await?;
@@ -141,6 +145,7 @@ pub async fn show_camera(
 )]
 pub async fn replace_camera(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
     body: Result<Json<CameraConfig>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<CameraView>, ApiError> {
@@ -155,9 +160,10 @@ pub async fn replace_camera(
         )));
     }
     let video = video(&state)?.clone();
+    let audit = camera_entry(&principal, AuditAction::CameraChange, &id, Some(&camera));
     Ok(Json(
         blocking(move || {
-            video.cameras.replace(camera)?;
+            video.cameras.replace_audited(camera, Some(&audit))?;
             view(&video, &id)
         })
         .await?,
@@ -177,24 +183,31 @@ pub async fn replace_camera(
 )]
 pub async fn delete_camera(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = camera_id(&id)?;
     let video = video(&state)?.clone();
-    blocking(move || Ok(video.cameras.remove(&id)?)).await?;
+    let audit = camera_entry(&principal, AuditAction::CameraRemove, &id, None);
+    blocking(move || Ok(video.cameras.remove_audited(&id, Some(&audit))?)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn set_enabled(
     state: AppState,
+    principal: Principal,
     id: String,
     enabled: bool,
 ) -> Result<Json<CameraView>, ApiError> {
     let id = camera_id(&id)?;
     let video = video(&state)?.clone();
+    let mut audit = camera_entry(&principal, AuditAction::CameraChange, &id, None);
+    audit.request = serde_json::json!({ "enabled": enabled });
     Ok(Json(
         blocking(move || {
-            video.cameras.set_enabled(&id, enabled)?;
+            video
+                .cameras
+                .set_enabled_audited(&id, enabled, Some(&audit))?;
             view(&video, &id)
         })
         .await?,
@@ -210,9 +223,10 @@ async fn set_enabled(
 )]
 pub async fn enable_camera(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CameraView>, ApiError> {
-    set_enabled(state, id, true).await
+    set_enabled(state, principal, id, true).await
 }
 
 #[utoipa::path(
@@ -224,9 +238,10 @@ pub async fn enable_camera(
 )]
 pub async fn disable_camera(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CameraView>, ApiError> {
-    set_enabled(state, id, false).await
+    set_enabled(state, principal, id, false).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -487,4 +502,33 @@ async fn within_scope(
     } else {
         Err(ApiError::NotFound(format!("sighting {id}")))
     }
+}
+
+/// The audit entry of a camera change, written in the same transaction as the stored settings
+/// (the routes are `Transactional`). The settings are summarised without the URL, which may
+/// carry credentials.
+fn camera_entry(
+    principal: &Principal,
+    action: AuditAction,
+    id: &CameraId,
+    camera: Option<&CameraConfig>,
+) -> vigil_audit::NewAuditEntry {
+    let request = camera.map_or_else(
+        || serde_json::json!({}),
+        |camera| {
+            serde_json::json!({
+                "enabled": camera.enabled,
+                "record": camera.record,
+                "analysis_fps": camera.analysis_fps,
+            })
+        },
+    );
+    super::audit_entry(
+        principal,
+        action,
+        ("camera", id.to_string()),
+        None,
+        "",
+        request,
+    )
 }

@@ -107,28 +107,50 @@ impl SqliteStore {
 }
 
 impl VideoStore for SqliteStore {
-    fn save_camera(&self, camera: &CameraConfig) -> Result<(), StoreError> {
+    fn save_camera_audited(
+        &self,
+        camera: &CameraConfig,
+        audit: Option<&vigil_audit::NewAuditEntry>,
+    ) -> Result<(), StoreError> {
         camera
             .validate()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let config = to_json(camera)?;
-        self.connection.lock().execute(
+        let mut connection = self.connection.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        transaction.execute(
             "INSERT INTO cameras (id, config, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
-            params![camera.id.as_str(), config, now_ms()],
+            params![camera.id.as_str(), config, now],
         )?;
+        if let Some(audit) = audit {
+            super::audit_in(&transaction, audit, now, self.sealer())?;
+        }
+        transaction.commit()?;
         Ok(())
     }
 
-    fn delete_camera(&self, id: &CameraId) -> Result<(), StoreError> {
-        let deleted = self
-            .connection
-            .lock()
-            .execute("DELETE FROM cameras WHERE id = ?1", [id.as_str()])?;
+    fn delete_camera_audited(
+        &self,
+        id: &CameraId,
+        audit: Option<&vigil_audit::NewAuditEntry>,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.connection.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let deleted = transaction.execute("DELETE FROM cameras WHERE id = ?1", [id.as_str()])?;
         if deleted == 0 {
             return Err(StoreError::NotFound(format!("camera {id}")));
         }
+        if let Some(audit) = audit {
+            super::audit_in(&transaction, audit, now_ms(), self.sealer())?;
+        }
+        transaction.commit()?;
         Ok(())
+    }
+
+    fn audit_only(&self, audit: &vigil_audit::NewAuditEntry) -> Result<(), StoreError> {
+        self.audit(audit).map(|_| ())
     }
 
     fn cameras(&self) -> Result<Vec<CameraConfig>, StoreError> {
