@@ -9,6 +9,7 @@ pub mod eval;
 pub mod lfw;
 pub mod pool;
 pub mod reports;
+pub mod search;
 pub mod service;
 pub mod video;
 
