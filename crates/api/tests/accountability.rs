@@ -37,6 +37,28 @@ fn note(actor: &str, action: AuditAction) -> NewAuditEntry {
     }
 }
 
+/// A sighting of `face` by camera "gate" that ended a second before `now`.
+fn seen_by_gate(track: u64, face: vigil_base::Embedding, now: i64) -> NewSighting {
+    NewSighting {
+        camera: CameraId::parse("gate").unwrap(),
+        track,
+        started_at_ms: now - 5_000,
+        ended_at_ms: now - 1_000,
+        best_at_ms: now - 3_000,
+        observations: 12,
+        end_reason: "lost".into(),
+        quality: 0.9,
+        detector_score: 0.9,
+        bbox: [0.0, 0.0, 10.0, 10.0],
+        frame_width: 100,
+        frame_height: 100,
+        crop_jpeg: lfw_photo("Tony_Blair", 12),
+        embeddings: vec![(face, 0.9)],
+        trajectory: Vec::new(),
+        candidates: Vec::new(),
+    }
+}
+
 fn ids(values: &Value, key: &str) -> Vec<i64> {
     values
         .as_array()
@@ -102,24 +124,7 @@ async fn subject_access_report_lists_everything_held_about_a_seeded_subject() {
     .await
     .unwrap();
     let now = now_ms();
-    let sighting = |embedding: vigil_base::Embedding| NewSighting {
-        camera: CameraId::parse("gate").unwrap(),
-        track: 1,
-        started_at_ms: now - 5_000,
-        ended_at_ms: now - 1_000,
-        best_at_ms: now - 3_000,
-        observations: 12,
-        end_reason: "lost".into(),
-        quality: 0.9,
-        detector_score: 0.9,
-        bbox: [0.0, 0.0, 10.0, 10.0],
-        frame_width: 100,
-        frame_height: 100,
-        crop_jpeg: lfw_photo("Tony_Blair", 12),
-        embeddings: vec![(embedding, 0.9)],
-        trajectory: Vec::new(),
-        candidates: Vec::new(),
-    };
+    let sighting = |embedding: vigil_base::Embedding| seen_by_gate(1, embedding, now);
     let blair_sighting = store.insert_sighting(&sighting(blair_face)).unwrap();
     let powell_sighting = store.insert_sighting(&sighting(powell_face)).unwrap();
     let list = store
@@ -433,24 +438,7 @@ async fn an_investigator_sees_alerts_and_sightings_only_through_their_cases() {
     })
     .await
     .unwrap();
-    let sighting = |track| NewSighting {
-        camera: CameraId::parse("gate").unwrap(),
-        track,
-        started_at_ms: now - 5_000,
-        ended_at_ms: now - 1_000,
-        best_at_ms: now - 3_000,
-        observations: 12,
-        end_reason: "lost".into(),
-        quality: 0.9,
-        detector_score: 0.9,
-        bbox: [0.0, 0.0, 10.0, 10.0],
-        frame_width: 100,
-        frame_height: 100,
-        crop_jpeg: lfw_photo("Tony_Blair", 2),
-        embeddings: vec![(face.clone(), 0.9)],
-        trajectory: Vec::new(),
-        candidates: Vec::new(),
-    };
+    let sighting = |track| seen_by_gate(track, face.clone(), now);
     let mut alerts = Vec::new();
     let mut sightings = Vec::new();
     for (track, case) in [(1, "CASE-A"), (2, "CASE-B")] {
