@@ -231,7 +231,8 @@ fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+/// A header's trimmed text; `None` when absent, not text, or blank.
+pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

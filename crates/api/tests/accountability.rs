@@ -9,7 +9,10 @@ use support::{image_form, lfw_photo, start_server, TEST_CASE};
 use vigil_audit::{Actor, AuditAction, NewAuditEntry, Outcome, Target};
 use vigil_auth::Role;
 use vigil_base::{CameraId, SubjectId};
-use vigil_store::{NewAlert, NewSighting, NewWatchEntry, VideoStore};
+use vigil_store::{
+    AlertRecord, NewAlert, NewSighting, NewWatchEntry, SightingId, SqliteStore, VideoStore,
+    WatchEntry,
+};
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -35,6 +38,50 @@ fn note(actor: &str, action: AuditAction) -> NewAuditEntry {
         probe_image: None,
         outcome: Outcome::success(""),
     }
+}
+
+/// Puts `subject` on `list` under `(legal basis, case)` and raises an alert on `sighting`.
+fn watch_and_alert(
+    store: &SqliteStore,
+    list: i64,
+    subject: SubjectId,
+    (legal_basis, case): (&str, &str),
+    sighting: SightingId,
+    now: i64,
+) -> (WatchEntry, AlertRecord) {
+    let entry = store
+        .add_watch_entry(
+            &NewWatchEntry {
+                watchlist: list,
+                subject,
+                subject_name: "Tony Blair".into(),
+                legal_basis: legal_basis.into(),
+                case_ref: case.into(),
+                responsible: "tester".into(),
+                expires_at_ms: now + 3_600_000,
+                created_by: "tester".into(),
+            },
+            &note("tester", AuditAction::WatchlistAdd),
+            now,
+        )
+        .unwrap();
+    let alert = store
+        .insert_alert(
+            &NewAlert {
+                sighting: sighting.0,
+                watchlist_entry: entry.id,
+                subject,
+                best_template: 1,
+                score: 0.6,
+                false_match_rate: 1e-7,
+                extrapolated: false,
+                expected_false_candidates: 1e-6,
+                gallery_templates: 6,
+            },
+            now,
+        )
+        .unwrap();
+    (entry, alert)
 }
 
 /// A sighting of `face` by camera "gate" that ended a second before `now`.
@@ -137,38 +184,14 @@ async fn subject_access_report_lists_everything_held_about_a_seeded_subject() {
             now,
         )
         .unwrap();
-    let entry = store
-        .add_watch_entry(
-            &NewWatchEntry {
-                watchlist: list.id,
-                subject: SubjectId(blair),
-                subject_name: "Tony Blair".into(),
-                legal_basis: "warrant 12".into(),
-                case_ref: TEST_CASE.into(),
-                responsible: "tester".into(),
-                expires_at_ms: now + 3_600_000,
-                created_by: "tester".into(),
-            },
-            &note("tester", AuditAction::WatchlistAdd),
-            now,
-        )
-        .unwrap();
-    let alert = store
-        .insert_alert(
-            &NewAlert {
-                sighting: blair_sighting.0,
-                watchlist_entry: entry.id,
-                subject: SubjectId(blair),
-                best_template: 1,
-                score: 0.6,
-                false_match_rate: 1e-7,
-                extrapolated: false,
-                expected_false_candidates: 1e-6,
-                gallery_templates: 6,
-            },
-            now,
-        )
-        .unwrap();
+    let (entry, alert) = watch_and_alert(
+        &store,
+        list.id,
+        SubjectId(blair),
+        ("warrant 12", TEST_CASE),
+        blair_sighting,
+        now,
+    );
 
     // Only auditors (the data protection role) ask, and they say why.
     let refused = investigator
@@ -443,38 +466,14 @@ async fn an_investigator_sees_alerts_and_sightings_only_through_their_cases() {
     let mut sightings = Vec::new();
     for (track, case) in [(1, "CASE-A"), (2, "CASE-B")] {
         let seen = store.insert_sighting(&sighting(track)).unwrap();
-        let entry = store
-            .add_watch_entry(
-                &NewWatchEntry {
-                    watchlist: list.id,
-                    subject: SubjectId(subject),
-                    subject_name: "Tony Blair".into(),
-                    legal_basis: "warrant".into(),
-                    case_ref: case.into(),
-                    responsible: "tester".into(),
-                    expires_at_ms: now + 3_600_000,
-                    created_by: "tester".into(),
-                },
-                &note("tester", AuditAction::WatchlistAdd),
-                now,
-            )
-            .unwrap();
-        let alert = store
-            .insert_alert(
-                &NewAlert {
-                    sighting: seen.0,
-                    watchlist_entry: entry.id,
-                    subject: SubjectId(subject),
-                    best_template: 1,
-                    score: 0.6,
-                    false_match_rate: 1e-7,
-                    extrapolated: false,
-                    expected_false_candidates: 1e-7,
-                    gallery_templates: 1,
-                },
-                now,
-            )
-            .unwrap();
+        let (_, alert) = watch_and_alert(
+            &store,
+            list.id,
+            SubjectId(subject),
+            ("warrant", case),
+            seen,
+            now,
+        );
         alerts.push(alert.id);
         sightings.push(seen);
     }

@@ -191,11 +191,7 @@ pub async fn search(
         sightings: report.hits.iter().map(|hit| hit.sighting.id).collect(),
     };
     // What a search under a case returns, the case's investigators may look at again.
-    if let Some(case) = headers
-        .get(crate::access::CASE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_string())
-    {
+    if let Some(case) = crate::access::header_text(&headers, crate::access::CASE_HEADER) {
         let store = state.access().store.clone();
         let hits = findings.sightings.clone();
         tokio::task::spawn_blocking(move || store.link_sightings_to_case(&case, &hits, now_ms()))

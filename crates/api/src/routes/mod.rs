@@ -26,6 +26,16 @@ where
     Ok(tokio::task::spawn_blocking(move || work(&service)).await??)
 }
 
+/// The request's case reference and reason (`X-Vigil-Case`, `X-Vigil-Reason`), for the audit
+/// entries handlers write themselves.
+pub(crate) fn case_and_reason(headers: &axum::http::HeaderMap) -> (Option<String>, String) {
+    use crate::access::{header_text, CASE_HEADER, REASON_HEADER};
+    (
+        header_text(headers, CASE_HEADER),
+        header_text(headers, REASON_HEADER).unwrap_or_default(),
+    )
+}
+
 /// Wall-clock now, unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -80,11 +80,7 @@ pub async fn subject_access_report(
             )))
         }
     };
-    let reason = headers
-        .get(crate::access::REASON_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let (_, reason) = super::case_and_reason(&headers);
     let request = ReportRequest {
         basis,
         requested_by: principal.name.clone(),

@@ -1,7 +1,7 @@
 //! The gallery: subjects, their templates and template thumbnails.
 
 use super::forms::{EnrolmentForm, PageQuery, TemplatesForm};
-use super::{audit_entry, run_blocking};
+use super::{audit_entry, case_and_reason, run_blocking};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, UploadForm};
 use crate::metrics::{record_gallery_size, ENROLLED_TEMPLATES, ENROLMENTS};
@@ -151,20 +151,6 @@ fn enrol_entry(
         case_ref,
         &reason,
         serde_json::json!({ "photos": photos }),
-    )
-}
-
-fn case_and_reason(headers: &HeaderMap) -> (Option<String>, String) {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    (
-        text(crate::access::CASE_HEADER),
-        text(crate::access::REASON_HEADER).unwrap_or_default(),
     )
 }
 

@@ -2,7 +2,7 @@
 
 use super::{audit_entry, now_ms};
 use crate::access::CaseScope;
-use crate::access::CASE_HEADER;
+use crate::access::{header_text, CASE_HEADER};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, UploadForm};
 use crate::AppState;
@@ -96,11 +96,7 @@ pub async fn add_entry(
         .parse()
         .map_err(|_| ApiError::BadRequest("expires_at_ms must be unix milliseconds".into()))?;
     let images = form.required_images("image")?;
-    let case_ref = headers
-        .get(CASE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    let case_ref = header_text(&headers, CASE_HEADER)
         .ok_or_else(|| ApiError::BadRequest("X-Vigil-Case is required".into()))?;
     let store = state.access().store.clone();
     let service = state.service().clone();
