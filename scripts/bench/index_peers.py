@@ -6,7 +6,9 @@ Usage: index_peers.py DUMP_DIR [--threads T] [--hnsw-m 16] [--hnsw-ef-constructi
        [--hnsw-ef 16,32,64,128] [--skip-flat] [--skip-hnsw]
 
 Same rows, queries, k, thread count, list count, bytes per code and re-rank depth as vigil;
-recall@k is measured against vigil's exact top-k (truth_ids.i64). Prints JSON.
+recall@k is measured against vigil's exact top-k (truth_ids.i64); match recall against those
+of its hits at or above the match threshold (truth_scores.f32, meta.json): the candidates a
+search would report. Prints JSON.
 """
 
 import argparse
@@ -25,6 +27,15 @@ import numpy as np  # noqa: E402
 def recall(ids, truth):
     hits = sum(len(set(found) & set(exact[exact >= 0])) for found, exact in zip(ids, truth))
     return hits / max(1, int((truth >= 0).sum()))
+
+
+def match_recall(ids, truth, truth_scores, threshold):
+    matches = truth_scores >= threshold
+    total = int(matches.sum())
+    if total == 0:
+        return None
+    hits = sum(len(set(found) & set(exact[wanted])) for found, exact, wanted in zip(ids, truth, matches))
+    return hits / total
 
 
 def timed_single(search, queries):
@@ -65,6 +76,9 @@ def main():
     queries = queries.reshape(-1, dimension)
     truth = np.fromfile(os.path.join(arguments.dump_dir, "truth_ids.i64"), dtype="<i8")
     truth = truth.reshape(len(queries), k)
+    truth_scores = np.fromfile(os.path.join(arguments.dump_dir, "truth_scores.f32"), dtype="<f4")
+    truth_scores = truth_scores.reshape(len(queries), k)
+    threshold = meta["match_threshold"]
     figures = []
 
     def record(engine, setting, build_seconds, memory_bytes, single, batch, ids):
@@ -77,6 +91,7 @@ def main():
                 "single_queries_per_second": single,
                 "parallel_queries_per_second": batch,
                 "recall_at_k": recall(ids, truth),
+                "match_recall": match_recall(ids, truth, truth_scores, threshold),
             }
         )
         print(json.dumps(figures[-1]), flush=True)

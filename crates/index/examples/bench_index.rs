@@ -10,7 +10,8 @@ use vigil_index::bench_index::{run_index_bench, IndexBenchConfig};
 
 const USAGE: &str = "bench_index [--rows N] [--queries Q] [--threads T] [--k K] [--dir DIR] \
                      [--dump DIR] [--mated DIR] [--lists L] [--sub-quantizers M] \
-                     [--nprobe 8,16,32] [--rerank R] [--int8-rerank-factor F]";
+                     [--nprobe 8,16,32] [--rerank R] [--int8-rerank-factor F] \
+                     [--match-threshold COSINE]";
 
 fn number(flag: &str, value: Option<String>) -> Result<usize, String> {
     let value = value.ok_or(format!("{flag} needs a value"))?;
@@ -32,6 +33,12 @@ fn parse() -> Result<IndexBenchConfig, String> {
             "--sub-quantizers" => config.sub_quantizers = number(&flag, arguments.next())?,
             "--rerank" => config.rerank = number(&flag, arguments.next())?,
             "--int8-rerank-factor" => config.int8_rerank_factor = number(&flag, arguments.next())?,
+            "--match-threshold" => {
+                let value = arguments.next().ok_or("--match-threshold needs a cosine")?;
+                config.match_threshold = value
+                    .parse()
+                    .map_err(|_| format!("--match-threshold: {value} is not a number"))?;
+            }
             "--nprobe" => {
                 let list = arguments.next().ok_or("--nprobe needs a value")?;
                 config.nprobes = list

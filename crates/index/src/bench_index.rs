@@ -34,7 +34,14 @@ pub struct IndexBenchConfig {
     /// Candidates re-ranked on f32 per query by IVF-PQ.
     pub rerank: usize,
     pub int8_rerank_factor: usize,
+    /// Cosine at which a hit would be reported as a candidate (`match_recall`).
+    pub match_threshold: f32,
 }
+
+/// The default recognizer's (w600k_mbf_int8) calibrated cosine at vigil's default false-match
+/// rate of 1e-5 (BENCHMARKS.md, calibration): exact hits at or above it are the ones a search
+/// would report.
+pub const DEFAULT_MATCH_THRESHOLD: f32 = 0.367;
 
 impl Default for IndexBenchConfig {
     fn default() -> Self {
@@ -52,6 +59,7 @@ impl Default for IndexBenchConfig {
             nprobes: vec![8, 16, 32, 64],
             rerank: 100,
             int8_rerank_factor: 4,
+            match_threshold: DEFAULT_MATCH_THRESHOLD,
         }
     }
 }
@@ -65,6 +73,9 @@ pub struct MethodFigure {
     pub parallel_queries_per_second: f64,
     /// Mean fraction of the exact top-k found.
     pub recall_at_k: f64,
+    /// Fraction of the exact top-k hits at or above the match threshold that were found: the
+    /// candidates a search would report. `None` when no exact hit reaches the threshold.
+    pub match_recall: Option<f64>,
     /// Fraction of LFW queries whose true mate is ranked first (when mated queries are used).
     pub mated_top1: Option<f64>,
 }
@@ -79,6 +90,9 @@ pub struct IndexBenchReport {
     pub build_segments_seconds: f64,
     pub build_ann_seconds: f64,
     pub lists: usize,
+    pub match_threshold: f32,
+    /// Exact top-k hits at or above the match threshold, over all queries.
+    pub exact_matches: usize,
     pub memory: MemoryReport,
     pub figures: Vec<MethodFigure>,
 }
@@ -239,15 +253,18 @@ pub fn run_index_bench(
     ));
 
     let filter = SearchFilter::all();
-    let run_single = |method: SearchMethod| -> Result<(f64, Vec<Vec<u64>>), IndexError> {
+    type Ranked = Vec<Vec<(u64, f32)>>;
+    let run_single = |method: SearchMethod| -> Result<(f64, Ranked), IndexError> {
         index.search(&queries[0], config.k, &filter, method)?; // warm-up
         let started = Instant::now();
         let results = queries
             .iter()
             .map(|query| {
-                index
-                    .search(query, config.k, &filter, method)
-                    .map(|hits| hits.iter().map(|hit| hit.entry.id).collect::<Vec<u64>>())
+                index.search(query, config.k, &filter, method).map(|hits| {
+                    hits.iter()
+                        .map(|hit| (hit.entry.id, hit.score))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((
@@ -266,7 +283,32 @@ pub fn run_index_bench(
         Ok(queries.len() as f64 / started.elapsed().as_secs_f64())
     };
 
-    let (exact_single, truth) = run_single(SearchMethod::Exact)?;
+    let (exact_single, truth_hits) = run_single(SearchMethod::Exact)?;
+    let ids_of = |ranked: &Ranked| -> Vec<Vec<u64>> {
+        ranked
+            .iter()
+            .map(|hits| hits.iter().map(|(id, _)| *id).collect())
+            .collect()
+    };
+    let truth = ids_of(&truth_hits);
+    let truth_matches: Vec<Vec<u64>> = truth_hits
+        .iter()
+        .map(|hits| {
+            hits.iter()
+                .filter(|(_, score)| *score >= config.match_threshold)
+                .map(|(id, _)| *id)
+                .collect()
+        })
+        .collect();
+    let exact_matches: usize = truth_matches.iter().map(Vec::len).sum();
+    let match_recall = |results: &[Vec<u64>]| -> Option<f64> {
+        let found: usize = results
+            .iter()
+            .zip(&truth_matches)
+            .map(|(found, matches)| matches.iter().filter(|id| found.contains(id)).count())
+            .sum();
+        (exact_matches > 0).then(|| found as f64 / exact_matches as f64)
+    };
     let mated_top1 = |results: &[Vec<u64>]| -> Option<f64> {
         mated_queries.as_ref()?;
         // the mate of LFW query q is any gallery row of the same identity; the lfw_mated.py
@@ -292,6 +334,7 @@ pub fn run_index_bench(
         single_queries_per_second: exact_single,
         parallel_queries_per_second: run_parallel(SearchMethod::Exact)?,
         recall_at_k: 1.0,
+        match_recall: match_recall(&truth),
         mated_top1: mated_top1(&truth),
     }];
     progress(&format!("exact: {exact_single:.1} q/s"));
@@ -311,7 +354,8 @@ pub fn run_index_bench(
         ));
     }
     for (name, method) in methods {
-        let (single, results) = run_single(method)?;
+        let (single, ranked) = run_single(method)?;
+        let results = ids_of(&ranked);
         let parallel = run_parallel(method)?;
         progress(&format!(
             "{name}: {single:.1} q/s single, {parallel:.1} parallel"
@@ -321,6 +365,7 @@ pub fn run_index_bench(
             single_queries_per_second: single,
             parallel_queries_per_second: parallel,
             recall_at_k: recall(&results),
+            match_recall: match_recall(&results),
             mated_top1: mated_top1(&results),
         });
     }
@@ -336,6 +381,13 @@ pub fn run_index_bench(
             })
             .collect();
         std::fs::write(&path, bytes).map_err(io_error(&path))?;
+        let scores: Vec<f32> = truth_hits
+            .iter()
+            .flat_map(|hits| {
+                (0..config.k).map(move |rank| hits.get(rank).map_or(f32::NEG_INFINITY, |h| h.1))
+            })
+            .collect();
+        write_f32s(&dir.join("truth_scores.f32"), &scores)?;
         let meta_path = dir.join("meta.json");
         let meta = serde_json::json!({
             "rows": total_rows,
@@ -346,6 +398,7 @@ pub fn run_index_bench(
             "sub_quantizers": config.sub_quantizers,
             "nprobes": config.nprobes,
             "rerank": config.rerank,
+            "match_threshold": config.match_threshold,
         });
         std::fs::write(&meta_path, meta.to_string()).map_err(io_error(&meta_path))?;
     }
@@ -358,6 +411,8 @@ pub fn run_index_bench(
         build_segments_seconds,
         build_ann_seconds,
         lists,
+        match_threshold: config.match_threshold,
+        exact_matches,
         memory: index.memory(),
         figures,
     })
@@ -395,5 +450,9 @@ mod tests {
         assert!(report.figures[1].recall_at_k > 0.9, "{:?}", report.figures);
         let truth = std::fs::read(dir.path().join("dump/truth_ids.i64")).unwrap();
         assert_eq!(truth.len(), 20 * 10 * 8);
+        let scores = std::fs::read(dir.path().join("dump/truth_scores.f32")).unwrap();
+        assert_eq!(scores.len(), 20 * 10 * 4);
+        assert_eq!(report.figures[0].match_recall, Some(1.0));
+        assert!(report.exact_matches > 0);
     }
 }

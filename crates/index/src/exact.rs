@@ -187,11 +187,6 @@ impl ExactIndex {
             .count()
     }
 
-    /// Template ids in row order.
-    pub(crate) fn templates(&self) -> &[TemplateId] {
-        &self.templates
-    }
-
     fn view(&self) -> RowsView<'_> {
         RowsView {
             rows: &self.rows,

@@ -4,17 +4,18 @@
 //! segments with a write-ahead log, tombstones, filters applied inside the scan, and three
 //! search methods (exact f32, int8 with exact re-ranking, IVF-PQ with exact re-ranking).
 //!
-//! [`Gallery`] holds one [`ExactIndex`] per recognizer model, so a query is only ever compared
-//! with templates of its own model. Each index is an exhaustive scan over a contiguous matrix:
-//! results are exact, and kept in step with enrolment and deletion by the caller.
-//! [`bench`] measures it on synthetic data and dumps that data for the faiss peer
-//! (`scripts/bench/faiss_flat.py`).
+//! The service keeps two of them: the enrolled templates (in memory, rebuilt from the store at
+//! start; watchlist matching filters it to the watched subjects inside the scan) and the
+//! sightings (on disk, or in memory under encryption at rest).
+//!
+//! [`ExactIndex`] is the bare exhaustive scan over one contiguous matrix, on the same SIMD
+//! kernels as the segments; [`bench`] measures it on synthetic data and dumps that data for the
+//! faiss peer (`scripts/bench/faiss_flat.py`).
 
 pub mod bench;
 pub mod bench_index;
 mod entry;
 mod exact;
-mod gallery;
 mod ivfpq;
 mod kernel;
 mod quantize;
@@ -27,7 +28,6 @@ mod wal;
 
 pub use entry::{CameraId, EntryHit, EntryKind, EntryMeta, SearchFilter, SearchMethod};
 pub use exact::{ExactIndex, SubjectHit, TemplateHit};
-pub use gallery::Gallery;
 pub use ivfpq::{IvfPq, IvfPqParams, IVFPQ_FORMAT_VERSION};
 pub use segment::SEGMENT_FORMAT_VERSION;
 pub use segmented::{

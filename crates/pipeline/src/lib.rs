@@ -15,4 +15,4 @@ pub mod video;
 
 pub use error::ServiceError;
 pub use reports::*;
-pub use service::{FaceService, NamedImage};
+pub use service::{FaceService, NamedImage, PreparedTemplate};

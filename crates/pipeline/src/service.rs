@@ -1,21 +1,26 @@
 //! `FaceService`: the operations every front end (CLI, HTTP) offers.
 //!
 //! Invariants kept here:
-//! - the gallery (in-memory index) holds exactly the store's templates of the active
-//!   recognizer: it is rebuilt from the store at start and updated only after the store commits;
+//! - the template index (an in-memory `SegmentedIndex`) holds exactly the store's templates of
+//!   the active recognizer: it is rebuilt from the store at start and updated only after the
+//!   store commits;
+//! - a search restricted to some subjects (a watchlist's) applies that restriction inside the
+//!   scan, so no other subject can push a watched one out of the top-k;
 //! - an enrolment is all-or-nothing: templates are computed first, then written in one store
-//!   transaction, then added to the gallery;
+//!   transaction, then added to the index;
 //! - every reported score carries its calibrated false-match rate, and only candidates at or
 //!   below the configured false-match rate are returned as candidates.
 
 use crate::error::ServiceError;
 use crate::pool::AnalyzerPool;
 use crate::reports::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use vigil_base::config::MatchingConfig;
 use vigil_base::{CalibrationTable, Embedding, ModelId, SubjectId, TemplateId};
-use vigil_index::Gallery;
+use vigil_index::{
+    EntryKind, EntryMeta, SearchFilter, SearchMethod, SegmentedIndex, SegmentedOptions,
+};
 use vigil_infer::{decode_image, AnalyzedFace, DecodeLimits, DecodedImage, FaceAnalyzer};
 use vigil_store::{Enrolment, FaceStore, NewTemplate, SubjectRef};
 
@@ -43,11 +48,12 @@ pub struct PreparedTemplate {
 pub struct FaceService {
     analyzers: AnalyzerPool,
     store: Arc<dyn FaceStore>,
-    gallery: Gallery,
+    templates: SegmentedIndex,
     calibration: CalibrationTable,
     matching: MatchingConfig,
     decode_limits: DecodeLimits,
-    dimension: std::sync::OnceLock<usize>,
+    /// Length of the recognizer's embeddings (of the stored templates, or measured at start).
+    dimension: usize,
 }
 
 impl FaceService {
@@ -75,17 +81,31 @@ impl FaceService {
         let model = analyzers.primary().recognizer_model().clone();
         calibration.check_model(model.as_str())?;
         calibration.threshold_for(matching.false_match_rate)?;
-        let gallery = Gallery::new();
         let rows = store.templates_for_model(&model)?;
-        gallery.rebuild(&model, rows)?;
+        let dimension = match rows.first() {
+            Some((_, _, first)) => first.dimension(),
+            None => measure_embedding_dimension(analyzers.primary())?,
+        };
+        let templates =
+            SegmentedIndex::in_memory(model.clone(), dimension, SegmentedOptions::default())?;
+        let entries: Vec<(EntryMeta, Vec<f32>)> = rows
+            .into_iter()
+            .map(|(template, subject, embedding)| {
+                (
+                    template_entry(template, subject),
+                    embedding.values().to_vec(),
+                )
+            })
+            .collect();
+        templates.insert_batch(&entries)?;
         Ok(Self {
             analyzers,
             store,
-            gallery,
+            templates,
             calibration,
             matching,
             decode_limits,
-            dimension: std::sync::OnceLock::new(),
+            dimension,
         })
     }
 
@@ -116,7 +136,8 @@ impl FaceService {
     }
 
     pub fn gallery_templates(&self) -> usize {
-        self.gallery.len(self.model())
+        let stats = self.templates.stats();
+        stats.sealed_rows + stats.growing_rows - stats.deleted_rows
     }
 
     pub fn decode(&self, bytes: &[u8]) -> Result<DecodedImage, ServiceError> {
@@ -190,7 +211,7 @@ impl FaceService {
         })
     }
 
-    /// Stores prepared templates in one transaction, then adds them to the gallery.
+    /// Stores prepared templates in one transaction, then adds them to the index.
     pub fn commit_enrolment(
         &self,
         subject: SubjectRef,
@@ -225,10 +246,19 @@ impl FaceService {
             templates: prepared.into_iter().map(|p| p.template).collect(),
             audit,
         })?;
-        for (template, embedding) in receipt.template_ids.iter().zip(&embeddings) {
-            self.gallery
-                .insert(*template, receipt.subject_id, embedding)?;
-        }
+        let entries: Vec<(EntryMeta, Vec<f32>)> = receipt
+            .template_ids
+            .iter()
+            .zip(&embeddings)
+            .filter(|(_, embedding)| embedding.model() == self.model())
+            .map(|(template, embedding)| {
+                (
+                    template_entry(*template, receipt.subject_id),
+                    embedding.values().to_vec(),
+                )
+            })
+            .collect();
+        self.templates.insert_batch(&entries)?;
         let subject = self.subject_view(receipt.subject_id)?;
         Ok(EnrolmentReport {
             subject,
@@ -279,7 +309,7 @@ impl FaceService {
         Ok(self.calibration.threshold_for(false_match_rate)?)
     }
 
-    /// 1:N search of every face in the photo against the gallery.
+    /// 1:N search of every face in the photo against the enrolled templates.
     pub fn identify(
         &self,
         bytes: &[u8],
@@ -324,15 +354,33 @@ impl FaceService {
         top_k: usize,
         rate: f64,
     ) -> Result<Vec<Candidate>, ServiceError> {
+        self.match_embeddings_among(embeddings, None, top_k, rate)
+    }
+
+    /// As `match_embeddings`, searching only the templates of `subjects` when given (the
+    /// people on the active watchlists). The restriction is the index's filter, applied row by
+    /// row inside the scan.
+    pub fn match_embeddings_among(
+        &self,
+        embeddings: &[&Embedding],
+        subjects: Option<&HashSet<SubjectId>>,
+        top_k: usize,
+        rate: f64,
+    ) -> Result<Vec<Candidate>, ServiceError> {
         let gallery_templates = self.gallery_templates();
+        let mut filter = SearchFilter::all().kinds([EntryKind::ENROLLED_TEMPLATE]);
+        if let Some(subjects) = subjects {
+            if subjects.is_empty() {
+                return Ok(Vec::new());
+            }
+            filter = filter.subjects(subjects.iter().copied());
+        }
         let mut best: HashMap<SubjectId, (f32, TemplateId)> = HashMap::new();
         for embedding in embeddings {
-            for hit in self.gallery.search_subjects(embedding, top_k)? {
-                let entry = best
-                    .entry(hit.subject)
-                    .or_insert((hit.score, hit.best_template));
-                if hit.score > entry.0 {
-                    *entry = (hit.score, hit.best_template);
+            for (subject, score, template) in self.nearest_subjects(embedding, top_k, &filter)? {
+                let entry = best.entry(subject).or_insert((score, template));
+                if score > entry.0 {
+                    *entry = (score, template);
                 }
             }
         }
@@ -366,38 +414,41 @@ impl FaceService {
         Ok(candidates)
     }
 
-    /// Length of the recognizer's embeddings (measured once on a synthetic face).
-    pub fn embedding_dimension(&self) -> Result<usize, ServiceError> {
-        if let Some(dimension) = self.dimension.get() {
-            return Ok(*dimension);
+    /// The `top_k` subjects nearest to `query` among the admitted templates, each with its
+    /// best template (max fusion). A subject may hold several templates, so the template
+    /// search widens until it has `top_k` distinct subjects or has returned every admitted one.
+    fn nearest_subjects(
+        &self,
+        query: &Embedding,
+        top_k: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<(SubjectId, f32, TemplateId)>, ServiceError> {
+        let mut k = top_k.saturating_mul(4).max(16);
+        loop {
+            let hits = self
+                .templates
+                .search(query, k, filter, SearchMethod::Exact)?;
+            let mut seen = HashSet::new();
+            let mut subjects = Vec::new();
+            for hit in &hits {
+                let Some(subject) = hit.entry.subject else {
+                    continue;
+                };
+                if seen.insert(subject) {
+                    subjects.push((subject, hit.score, TemplateId(hit.entry.id as i64)));
+                }
+            }
+            if subjects.len() >= top_k || hits.len() < k {
+                subjects.truncate(top_k);
+                return Ok(subjects);
+            }
+            k = k.saturating_mul(4);
         }
-        let rgb: Vec<u8> = (0..64 * 64 * 3).map(|i| (i % 251) as u8).collect();
-        let image = DecodedImage::from_rgb(64, 64, rgb)?;
-        let face = vigil_infer::DetectedFace {
-            bbox: vigil_infer::BoundingBox {
-                x1: 10.0,
-                y1: 10.0,
-                x2: 50.0,
-                y2: 50.0,
-            },
-            score: 1.0,
-            landmarks: [
-                [22.0, 26.0],
-                [40.0, 26.0],
-                [31.0, 36.0],
-                [24.0, 44.0],
-                [38.0, 44.0],
-            ],
-        };
-        let faces = self
-            .analyzers
-            .lend()
-            .analyze_detections(&image, vec![face])?;
-        let dimension = faces
-            .first()
-            .map(|f| f.embedding.dimension())
-            .ok_or_else(|| ServiceError::Invalid("the recognizer returned no embedding".into()))?;
-        Ok(*self.dimension.get_or_init(|| dimension))
+    }
+
+    /// Length of the recognizer's embeddings.
+    pub fn embedding_dimension(&self) -> Result<usize, ServiceError> {
+        Ok(self.dimension)
     }
 
     /// Runs every analyzer once on a synthetic frame at the size video analysis uses, so that
@@ -526,7 +577,7 @@ impl FaceService {
         }
         let removed = self.store.delete_subject_audited(id, audit)?;
         for template in &removed {
-            self.gallery.remove(*template);
+            self.templates.delete(template.0 as u64)?;
         }
         Ok(removed.len())
     }
@@ -544,7 +595,7 @@ impl FaceService {
         if !self.store.delete_template_audited(id, audit)? {
             return Err(ServiceError::NotFound(format!("template {id}")));
         }
-        self.gallery.remove(id);
+        self.templates.delete(id.0 as u64)?;
         Ok(())
     }
 
@@ -553,6 +604,46 @@ impl FaceService {
             .thumbnail(id)?
             .ok_or_else(|| ServiceError::NotFound(format!("template {id}")))
     }
+}
+
+/// The index entry of an enrolled template. Templates are never dropped by time, so they carry
+/// no capture time.
+fn template_entry(template: TemplateId, subject: SubjectId) -> EntryMeta {
+    EntryMeta {
+        id: template.0 as u64,
+        kind: EntryKind::ENROLLED_TEMPLATE,
+        subject: Some(subject),
+        camera: None,
+        timestamp_ms: 0,
+    }
+}
+
+/// Length of the recognizer's embeddings, measured on a synthetic face.
+fn measure_embedding_dimension(analyzer: &FaceAnalyzer) -> Result<usize, ServiceError> {
+    let rgb: Vec<u8> = (0..64 * 64 * 3).map(|i| (i % 251) as u8).collect();
+    let image = DecodedImage::from_rgb(64, 64, rgb)?;
+    let face = vigil_infer::DetectedFace {
+        bbox: vigil_infer::BoundingBox {
+            x1: 10.0,
+            y1: 10.0,
+            x2: 50.0,
+            y2: 50.0,
+        },
+        score: 1.0,
+        landmarks: [
+            [22.0, 26.0],
+            [40.0, 26.0],
+            [31.0, 36.0],
+            [24.0, 44.0],
+            [38.0, 44.0],
+        ],
+    };
+    let faces = analyzer.analyze_detections(&image, vec![face])?;
+    let dimension = faces
+        .first()
+        .map(|f| f.embedding.dimension())
+        .ok_or_else(|| ServiceError::Invalid("the recognizer returned no embedding".into()))?;
+    Ok(dimension)
 }
 
 /// The face an enrolment or verification photo is about: the only usable face, or one whose

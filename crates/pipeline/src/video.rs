@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
-use vigil_base::{CameraConfig, CameraId, Embedding};
+use vigil_base::{CameraConfig, CameraId, Embedding, SubjectId};
 use vigil_index::{
     BuildProgress, EntryKind, EntryMeta, SearchFilter as IndexFilter, SearchMethod, SegmentedIndex,
     SegmentedOptions,
@@ -286,10 +286,14 @@ impl VideoAnalysis {
         else {
             return Ok(Vec::new());
         };
-        let watched = entries.len().max(1);
-        let candidates = self.service.match_embeddings(
+        // every watched subject may be a candidate: searching only their templates (the
+        // filter runs inside the scan) with k = their number cannot miss one
+        let watched: std::collections::HashSet<SubjectId> =
+            entries.iter().map(|e| e.subject).collect();
+        let candidates = self.service.match_embeddings_among(
             embeddings,
-            (watched + self.service.matching().top_k).min(1000),
+            Some(&watched),
+            watched.len(),
             loosest,
         )?;
         let mut raised = Vec::new();

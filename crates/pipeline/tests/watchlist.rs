@@ -11,7 +11,7 @@ use vigil_base::{CameraId, SubjectId};
 use vigil_infer::{AnalyzerSettings, DecodeLimits, FaceAnalyzer};
 use vigil_pipeline::calibrate::builtin_table;
 use vigil_pipeline::video::VideoAnalysis;
-use vigil_pipeline::{FaceService, NamedImage};
+use vigil_pipeline::{FaceService, NamedImage, PreparedTemplate};
 use vigil_store::{
     AlertState, NewCase, NewSighting, NewWatchEntry, ReviewDecision, SightingId, SqliteStore,
     StoreError, SubjectRef, VideoStore,
@@ -223,6 +223,46 @@ fn watchlist_entries_alerts_and_the_two_reviewer_rule() {
         .raise_alerts(sighting(&store, now), &[&stranger], now + 1)
         .unwrap()
         .is_empty());
+
+    // Watchlist matching searches only the watched subjects' templates (the filter runs inside
+    // the scan): unwatched enrolments that outrank Blair cannot push him out of the top-k.
+    let lookalike = service.prepare_template(&photo("Tony_Blair", 10)).unwrap();
+    let outranking = MatchingConfig::default().top_k + 4;
+    for n in 0..outranking {
+        service
+            .commit_enrolment(
+                SubjectRef::ByName(format!("unwatched {n}")),
+                None,
+                vec![PreparedTemplate {
+                    source_name: lookalike.source_name.clone(),
+                    template: lookalike.template.clone(),
+                }],
+            )
+            .unwrap();
+    }
+    let everyone = service
+        .match_embeddings(&[&probe], outranking, 1e-5)
+        .unwrap();
+    assert!(
+        everyone.iter().all(|c| c.subject_id != blair.0),
+        "the unwatched copies outrank Blair: {everyone:#?}"
+    );
+    let alerts = analysis
+        .raise_alerts(sighting(&store, now), &[&probe], now + 1)
+        .unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].subject, blair);
+    // (rejected, so that it holds no evidence in the retention checks below)
+    store
+        .review_alert(
+            alerts[0].id,
+            "dave",
+            ReviewDecision::Reject,
+            Some("duplicate of the first".into()),
+            &note("dave", AuditAction::ReviewAlert),
+            now + 1,
+        )
+        .unwrap();
 
     // After the entry's expiry (injected clock) it never matches.
     assert!(analysis
