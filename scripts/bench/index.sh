@@ -3,6 +3,9 @@
 # hnswlib, in one run, on the same data and the same number of threads. Prints a table.
 #   scripts/bench/index.sh                  # 1M rows (+ LFW mated gallery when cached)
 #   ROWS=200000 NPROBE=16,64 scripts/bench/index.sh
+#   SYNTHETIC=uniform scripts/bench/index.sh     # the built-in uniform-centre rows
+# SYNTHETIC=face-like (the default when the LFW cache exists) draws the synthetic rows from a
+# Gaussian fitted to real LFW embeddings (scripts/bench/face_like_rows.py).
 # The peers run in a venv this script creates (target/bench-venv, from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,6 +18,7 @@ HNSW_EF=${HNSW_EF:-32,64,128,256,512}
 VENV=${VIGIL_BENCH_VENV:-target/bench-venv}
 WORK=${WORK:-target/bench-index-work}
 LFW_CACHE=${LFW_CACHE:-.vigil/cache/lfw-default-scrfd_2.5g-w600k_mbf_int8.bin}
+SYNTHETIC=${SYNTHETIC:-face-like}
 
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import faiss, hnswlib' 2>/dev/null; then
   echo "creating $VENV (faiss-cpu, hnswlib, numpy from PyPI)" >&2
@@ -27,8 +31,15 @@ mated=()
 if [ -f "$LFW_CACHE" ]; then
   "$VENV/bin/python" scripts/bench/lfw_mated.py "$LFW_CACHE" "$WORK/lfw" --queries "$QUERIES" >&2
   mated=(--mated "$WORK/lfw")
+  if [ "$SYNTHETIC" = face-like ]; then
+    "$VENV/bin/python" scripts/bench/face_like_rows.py "$LFW_CACHE" "$WORK/face_like.f32" \
+      --rows "$ROWS" > "$WORK/face_like.json"
+    cat "$WORK/face_like.json" >&2
+    mated+=(--rows-file "$WORK/face_like.f32")
+  fi
 else
-  echo "no LFW embedding cache at $LFW_CACHE (vigil eval lfw writes it): synthetic queries only" >&2
+  echo "no LFW embedding cache at $LFW_CACHE (vigil eval lfw writes it): uniform synthetic rows" \
+    "and synthetic queries only" >&2
 fi
 cargo build --release -p vigil-index --example bench_index >&2
 target_dir=${CARGO_TARGET_DIR:-target}
@@ -38,5 +49,5 @@ target_dir=${CARGO_TARGET_DIR:-target}
 "$VENV/bin/python" scripts/bench/index_peers.py "$WORK/dump" --threads "$THREADS" \
   --hnsw-ef "$HNSW_EF" > "$WORK/peers.log"
 tail -n 1 "$WORK/peers.log" > "$WORK/peers.json"
-rm -f "$WORK/dump/rows.f32"
+rm -f "$WORK/dump/rows.f32" "$WORK/face_like.f32"
 "$VENV/bin/python" scripts/bench/index_table.py "$WORK/vigil.json" "$WORK/peers.json"

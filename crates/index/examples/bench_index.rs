@@ -9,7 +9,7 @@ use vigil_index::bench::measure_read_bandwidth;
 use vigil_index::bench_index::{run_index_bench, IndexBenchConfig};
 
 const USAGE: &str = "bench_index [--rows N] [--queries Q] [--threads T] [--k K] [--dir DIR] \
-                     [--dump DIR] [--mated DIR] [--lists L] [--sub-quantizers M] \
+                     [--dump DIR] [--mated DIR] [--rows-file F] [--lists L] [--sub-quantizers M] \
                      [--nprobe 8,16,32] [--rerank R] [--int8-rerank-factor F] \
                      [--match-threshold COSINE]";
 
@@ -53,6 +53,11 @@ fn parse() -> Result<IndexBenchConfig, String> {
             "--dump" => {
                 config.dump_dir = Some(PathBuf::from(
                     arguments.next().ok_or("--dump needs a folder")?,
+                ))
+            }
+            "--rows-file" => {
+                config.rows_file = Some(PathBuf::from(
+                    arguments.next().ok_or("--rows-file needs a file")?,
                 ))
             }
             "--mated" => {

@@ -28,6 +28,9 @@ pub struct IndexBenchConfig {
     /// Folder with `lfw_gallery.f32` and `lfw_queries.f32` (scripts/bench/lfw_mated.py): the
     /// gallery rows join the synthetic ones and the queries replace the synthetic queries.
     pub mated_dir: Option<PathBuf>,
+    /// Synthetic rows read from this file (`rows` little-endian f32 rows, e.g. from
+    /// `scripts/bench/face_like_rows.py`) instead of the built-in uniform-centre generator.
+    pub rows_file: Option<PathBuf>,
     pub lists: Option<usize>,
     pub sub_quantizers: usize,
     pub nprobes: Vec<usize>,
@@ -54,6 +57,7 @@ impl Default for IndexBenchConfig {
             index_dir: PathBuf::from("target/bench-index"),
             dump_dir: None,
             mated_dir: None,
+            rows_file: None,
             lists: None,
             sub_quantizers: 64,
             nprobes: vec![8, 16, 32, 64],
@@ -157,16 +161,33 @@ pub fn run_index_bench(
     let model = synthetic.model().clone();
 
     let started = Instant::now();
-    let mut vectors = vec![0f32; config.rows * dimension];
-    pool.install(|| {
-        vectors
-            .par_chunks_mut(dimension)
-            .enumerate()
-            .try_for_each(|(row, out)| {
-                out.copy_from_slice(synthetic.row(row)?.values());
-                Ok::<(), IndexError>(())
-            })
-    })?;
+    let mut vectors = match &config.rows_file {
+        Some(path) => {
+            let vectors = read_f32_rows(path, dimension)?;
+            if vectors.len() != config.rows * dimension {
+                return Err(IndexError::BenchConfig(format!(
+                    "{} holds {} rows, not {}",
+                    path.display(),
+                    vectors.len() / dimension,
+                    config.rows
+                )));
+            }
+            vectors
+        }
+        None => {
+            let mut vectors = vec![0f32; config.rows * dimension];
+            pool.install(|| {
+                vectors
+                    .par_chunks_mut(dimension)
+                    .enumerate()
+                    .try_for_each(|(row, out)| {
+                        out.copy_from_slice(synthetic.row(row)?.values());
+                        Ok::<(), IndexError>(())
+                    })
+            })?;
+            vectors
+        }
+    };
     let (mated_gallery, mated_queries) = match &config.mated_dir {
         Some(dir) => (
             read_f32_rows(&dir.join("lfw_gallery.f32"), dimension)?,
