@@ -4,6 +4,7 @@
 #   scripts/bench/index.sh                  # 1M rows (+ LFW mated gallery when cached)
 #   ROWS=200000 NPROBE=16,64 scripts/bench/index.sh
 #   SYNTHETIC=uniform scripts/bench/index.sh     # the built-in uniform-centre rows
+#   PEER_FLAGS="--skip-flat --skip-hnsw" NPROBE=128,256 scripts/bench/index.sh   # IVF-PQ only
 # SYNTHETIC=face-like (the default when the LFW cache exists) draws the synthetic rows from a
 # Gaussian fitted to real LFW embeddings (scripts/bench/face_like_rows.py).
 # The peers run in a venv this script creates (target/bench-venv, from PyPI).
@@ -47,7 +48,7 @@ target_dir=${CARGO_TARGET_DIR:-target}
   --queries "$QUERIES" --nprobe "$NPROBE" --rerank "$RERANK" --dir "$WORK/index" \
   --dump "$WORK/dump" "${mated[@]}" > "$WORK/vigil.json"
 "$VENV/bin/python" scripts/bench/index_peers.py "$WORK/dump" --threads "$THREADS" \
-  --hnsw-ef "$HNSW_EF" > "$WORK/peers.log"
+  --hnsw-ef "$HNSW_EF" ${PEER_FLAGS:-} > "$WORK/peers.log"
 tail -n 1 "$WORK/peers.log" > "$WORK/peers.json"
 rm -f "$WORK/dump/rows.f32" "$WORK/face_like.f32"
 "$VENV/bin/python" scripts/bench/index_table.py "$WORK/vigil.json" "$WORK/peers.json"
