@@ -90,12 +90,7 @@ impl FaceService {
             SegmentedIndex::in_memory(model.clone(), dimension, SegmentedOptions::default())?;
         let entries: Vec<(EntryMeta, Vec<f32>)> = rows
             .into_iter()
-            .map(|(template, subject, embedding)| {
-                (
-                    template_entry(template, subject),
-                    embedding.values().to_vec(),
-                )
-            })
+            .map(|(template, subject, embedding)| template_row(template, subject, &embedding))
             .collect();
         templates.insert_batch(&entries)?;
         Ok(Self {
@@ -251,12 +246,7 @@ impl FaceService {
             .iter()
             .zip(&embeddings)
             .filter(|(_, embedding)| embedding.model() == self.model())
-            .map(|(template, embedding)| {
-                (
-                    template_entry(*template, receipt.subject_id),
-                    embedding.values().to_vec(),
-                )
-            })
+            .map(|(template, embedding)| template_row(*template, receipt.subject_id, embedding))
             .collect();
         self.templates.insert_batch(&entries)?;
         let subject = self.subject_view(receipt.subject_id)?;
@@ -606,16 +596,21 @@ impl FaceService {
     }
 }
 
-/// The index entry of an enrolled template. Templates are never dropped by time, so they carry
+/// The index row of an enrolled template. Templates are never dropped by time, so they carry
 /// no capture time.
-fn template_entry(template: TemplateId, subject: SubjectId) -> EntryMeta {
-    EntryMeta {
+fn template_row(
+    template: TemplateId,
+    subject: SubjectId,
+    embedding: &Embedding,
+) -> (EntryMeta, Vec<f32>) {
+    let meta = EntryMeta {
         id: template.0 as u64,
         kind: EntryKind::ENROLLED_TEMPLATE,
         subject: Some(subject),
         camera: None,
         timestamp_ms: 0,
-    }
+    };
+    (meta, embedding.values().to_vec())
 }
 
 /// Length of the recognizer's embeddings, measured on a synthetic face.
