@@ -663,6 +663,22 @@ impl<'a> CameraWorker<'a> {
     }
 }
 
+/// The index rows of stored sighting embeddings, in capture-time order (so that a rebuild's
+/// segments are time slices).
+fn index_rows(stored: Vec<vigil_store::SightingEmbedding>) -> Vec<(EntryMeta, Vec<f32>)> {
+    let mut rows: Vec<(EntryMeta, Vec<f32>)> = stored
+        .into_iter()
+        .map(|e| {
+            (
+                entry_meta(e.sighting, e.rank as usize, &e.camera, e.best_at_ms),
+                e.embedding.values().to_vec(),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|(meta, _)| (meta.timestamp_ms, meta.id));
+    rows
+}
+
 /// Opens the sightings' index, rebuilding it from the store when it disagrees with it (first
 /// start, a crash between the store's commit and the index's write, a deleted index folder).
 fn open_sighting_index(
@@ -680,17 +696,7 @@ fn open_sighting_index(
     let Some(dir) = dir else {
         tracing::info!(target: "vigil::video", entries = stored.len(), "loading the sightings index into memory");
         let index = SegmentedIndex::in_memory(model, dimension, options)?;
-        let mut rows: Vec<(EntryMeta, Vec<f32>)> = stored
-            .into_iter()
-            .map(|e| {
-                (
-                    entry_meta(e.sighting, e.rank as usize, &e.camera, e.best_at_ms),
-                    e.embedding.values().to_vec(),
-                )
-            })
-            .collect();
-        rows.sort_by_key(|(meta, _)| (meta.timestamp_ms, meta.id));
-        index.insert_batch(&rows)?;
+        index.insert_batch(&index_rows(stored))?;
         return Ok(index);
     };
     let index = SegmentedIndex::open(dir, model.clone(), dimension, options.clone())?;
@@ -704,16 +710,7 @@ fn open_sighting_index(
     }
     drop(index);
     tracing::info!(target: "vigil::video", entries = wanted.len(), "rebuilding the sightings index from the store");
-    let mut rows: Vec<(EntryMeta, Vec<f32>)> = stored
-        .into_iter()
-        .map(|e| {
-            (
-                entry_meta(e.sighting, e.rank as usize, &e.camera, e.best_at_ms),
-                e.embedding.values().to_vec(),
-            )
-        })
-        .collect();
-    rows.sort_by_key(|(meta, _)| (meta.timestamp_ms, meta.id));
+    let rows = index_rows(stored);
     let mut last_logged = 0usize;
     let mut progress = |p: BuildProgress| {
         let percent = (p.done * 100).checked_div(p.total).unwrap_or(100);

@@ -520,17 +520,12 @@ impl FaceStore for SqliteStore {
                 |row| row.get(0),
             )
             .optional()?;
-        stored
-            .map(|stored| {
-                sealing::open(
-                    self.sealer.as_ref(),
-                    &stored,
-                    &sealing::template_thumbnail(template.0),
-                    &format!("template {template} thumbnail"),
-                )
-                .map(|jpeg| jpeg.into_owned())
-            })
-            .transpose()
+        sealing::open_found(
+            self.sealer.as_ref(),
+            stored,
+            &sealing::template_thumbnail(template.0),
+            &format!("template {template} thumbnail"),
+        )
     }
 
     fn delete_template_audited(

@@ -66,6 +66,18 @@ pub(crate) fn open<'a>(
     }
 }
 
+/// `open` for a blob read with `.optional()`: `None` stays `None`, and the plaintext is owned.
+pub(crate) fn open_found(
+    sealer: Option<&Sealer>,
+    stored: Option<Vec<u8>>,
+    binding: &[u8],
+    place: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    stored
+        .map(|stored| open(sealer, &stored, binding, place).map(Cow::into_owned))
+        .transpose()
+}
+
 /// Appends an audit entry in the caller's transaction, sealing its probe image when keys are
 /// configured.
 pub(crate) fn audit_in(

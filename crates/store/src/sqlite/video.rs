@@ -270,17 +270,12 @@ impl VideoStore for SqliteStore {
                 |row| row.get(0),
             )
             .optional()?;
-        stored
-            .map(|stored| {
-                sealing::open(
-                    self.sealer.as_ref(),
-                    &stored,
-                    &sealing::sighting_crop(id.0),
-                    &format!("sighting {id} crop"),
-                )
-                .map(|crop| crop.into_owned())
-            })
-            .transpose()
+        sealing::open_found(
+            self.sealer.as_ref(),
+            stored,
+            &sealing::sighting_crop(id.0),
+            &format!("sighting {id} crop"),
+        )
     }
 
     fn list_sightings(&self, query: &SightingQuery) -> Result<Vec<SightingRecord>, StoreError> {
