@@ -101,6 +101,7 @@ use vigil_pipeline::{
         vigil_base::camera::Polygon,
         vigil_base::camera::RetentionLimits,
         vigil_pipeline::video::SightingView,
+        vigil_pipeline::video::CameraAnalysisView,
         vigil_pipeline::video::SightingCandidateView,
         access::LoginBody,
         access::LoginReply,

@@ -72,8 +72,8 @@ pub struct VideoBenchArgs {
     /// ffmpeg processes decoding the stream alone, side by side, for the peer figure.
     #[arg(long, default_value_t = 2)]
     pub peer_streams: usize,
-    /// Before each configuration, wait (up to --quiet-wait seconds) until other processes use
-    /// less than this many cores.
+    /// Before each configuration, wait (up to --quiet-wait seconds; 0 = start at once) until
+    /// other processes use less than this many cores.
     #[arg(long, default_value_t = 0.25)]
     pub max_foreign_cores: f64,
     #[arg(long, default_value_t = 240)]
@@ -142,8 +142,8 @@ pub fn run(context: &Context, args: VideoBenchArgs) -> anyhow::Result<()> {
     };
     println!(
         "vigil bench video: {}×{} H.264 at {} fps over RTSP ({:.1} s scene, {} crossings, \
-         {:.1} s empty before each), analysed at {} fps, width {}; detector {}, recognizer {}, \
-         {} analyzer(s); {} s measured per configuration; tracker max_age {} ms",
+         {:.1} s empty before each), analysed at {} fps, width {}; video detector {} at {}, \
+         recognizer {}, {} analyzer(s); {} s measured per configuration; tracker max_age {} ms",
         scene.width,
         scene.height,
         scene.fps,
@@ -152,7 +152,8 @@ pub fn run(context: &Context, args: VideoBenchArgs) -> anyhow::Result<()> {
         args.gap_seconds,
         args.fps,
         args.width,
-        service.analyzer().detector_name(),
+        service.analyzer().video_detector().0,
+        service.analyzer().video_detector().1,
         service.model(),
         context.config.resolved_workers(crate::context::cores()),
         args.seconds,
@@ -194,6 +195,7 @@ pub fn run(context: &Context, args: VideoBenchArgs) -> anyhow::Result<()> {
                 camera: &camera_template,
                 scratch: &scratch.path,
                 server_pid,
+                scene: &scene,
                 stagger: stagger_seconds(scene_seconds, count),
                 expected_per_camera: people_per_loop as f64 * args.seconds as f64 / scene_seconds,
                 max_age_ms,
@@ -244,7 +246,9 @@ pub fn run(context: &Context, args: VideoBenchArgs) -> anyhow::Result<()> {
                 "gap_seconds": args.gap_seconds, "transport": "rtsp/tcp, H.264 as in the file",
             },
             "analysis_fps": args.fps, "analysis_width": args.width, "seconds": args.seconds,
-            "detector": service.analyzer().detector_name(), "recognizer": service.model().to_string(),
+            "detector": service.analyzer().video_detector().0,
+            "detector_input_pixels": service.analyzer().video_detector().1,
+            "recognizer": service.model().to_string(),
             "workers": context.config.resolved_workers(crate::context::cores()),
             "cores": crate::context::cores(), "tracker_max_age_ms": max_age_ms,
             "ffmpeg_alone": peer.to_json(),
@@ -334,7 +338,12 @@ fn enrol_scene_people(
     lfw: &Path,
     scene: &Scene,
 ) -> anyhow::Result<()> {
-    for person in scene.people() {
+    // the scene's unenrolled person must match no one: that is judged too
+    for person in scene
+        .people()
+        .into_iter()
+        .filter(|p| !lfw_video::UNENROLLED_PEOPLE.contains(p))
+    {
         // photos the scene does not show; some fail the quality gate (profile, blur), so
         // a few are tried, one enrolment each, until two are in
         let photos = [8, 4, 2, 1]
@@ -501,6 +510,9 @@ fn cpu_between(start: &CpuSnapshot, end: &CpuSnapshot, server_pid: Option<u32>) 
 /// Waits until other processes use less than `max_cores` (sampled over 2 s), at most `limit`
 /// seconds; other people's builds would otherwise be counted against the cameras.
 fn wait_for_quiet(max_cores: f64, limit: u64, server_pid: Option<u32>) {
+    if limit == 0 {
+        return;
+    }
     let deadline = Instant::now() + Duration::from_secs(limit);
     let mut waited = false;
     loop {
@@ -619,6 +631,127 @@ fn measure_peer(
     })
 }
 
+// ---- who each sighting was ----
+
+/// Sightings judged against the scene's ground truth.
+#[derive(Debug, Clone, Copy, Default)]
+struct Judgement {
+    /// Crossings that ended (plus the tracker's max_age) inside the measured window: the
+    /// sightings the window should publish.
+    expected: usize,
+    /// Crossings that yielded a sighting (each counted once).
+    found: usize,
+    /// Expected crossings with no sighting.
+    missed: usize,
+    /// The top candidate is the person who crossed; for the unenrolled person, no candidate.
+    named: usize,
+    /// Another person named (or anyone, for the unenrolled person).
+    wrong: usize,
+    /// An enrolled person with no candidate.
+    unnamed: usize,
+    /// Further sightings of a crossing already found (a track split in two).
+    duplicates: usize,
+    /// Sightings that match no crossing in time and place.
+    unexplained: usize,
+}
+
+/// Places each sighting in the scene: its best shot's time on the camera's session timeline
+/// (modulo the scene's loop) and its box centre pick the crossing, so a sighting is judged
+/// by who really was there, not by whether it names someone.
+fn judge<'v>(
+    scene: &Scene,
+    origins: &HashMap<String, i64>,
+    window_ms: std::ops::Range<i64>,
+    max_age_ms: i64,
+    sightings: impl Iterator<Item = &'v SightingView>,
+) -> Judgement {
+    let loop_ms = (scene.duration_seconds() * 1000.0).round().max(1.0) as i64;
+    let fps = scene.fps as f64;
+    let tolerance_frames = (0.5 * fps).round() as i64;
+    let mut judgement = Judgement::default();
+    // every crossing whose track may end inside the window, per camera
+    let mut expected = std::collections::HashSet::new();
+    for (camera, origin) in origins {
+        let first = (window_ms.start - origin - loop_ms)
+            .div_euclid(loop_ms)
+            .max(0);
+        let last = (window_ms.end - origin).div_euclid(loop_ms) + 1;
+        for repeat in first..=last {
+            for (index, appearance) in scene.appearances.iter().enumerate() {
+                let ends = origin
+                    + repeat * loop_ms
+                    + (appearance.end_frame as f64 * 1000.0 / fps).round() as i64
+                    + max_age_ms;
+                if window_ms.contains(&ends) {
+                    expected.insert((camera.clone(), repeat, index));
+                }
+            }
+        }
+    }
+    judgement.expected = expected.len();
+    let mut seen = std::collections::HashSet::new();
+    for sighting in sightings {
+        let Some(origin) = origins.get(sighting.camera.as_str()) else {
+            judgement.unexplained += 1;
+            continue;
+        };
+        let since = sighting.best_at_ms - origin;
+        let (repeat, scene_ms) = (since.div_euclid(loop_ms), since.rem_euclid(loop_ms));
+        let frame = (scene_ms as f64 * fps / 1000.0).round() as i64;
+        let to_scene = scene.width as f32 / sighting.frame_width.max(1) as f32;
+        let [x1, y1, x2, y2] = sighting.bbox;
+        let centre = ((x1 + x2) * 0.5 * to_scene, (y1 + y2) * 0.5 * to_scene);
+        let nearest = scene
+            .appearances
+            .iter()
+            .enumerate()
+            .filter_map(|(index, appearance)| {
+                let (start, end) = (
+                    appearance.start_frame as i64,
+                    appearance.end_frame as i64 - 1,
+                );
+                let clamped = frame.clamp(start, end.max(start));
+                if (clamped - frame).abs() > tolerance_frames {
+                    return None;
+                }
+                let [bx1, by1, bx2, by2] = appearance.face_box(clamped as u32)?;
+                let (dx, dy) = ((bx1 + bx2) * 0.5 - centre.0, (by1 + by2) * 0.5 - centre.1);
+                let distance = (dx * dx + dy * dy).sqrt();
+                (distance < appearance.size_px as f32).then_some((distance, index))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        let Some((_, index)) = nearest else {
+            judgement.unexplained += 1;
+            continue;
+        };
+        if !seen.insert((sighting.camera.as_str().to_string(), repeat, index)) {
+            judgement.duplicates += 1;
+            continue;
+        }
+        judgement.found += 1;
+        expected.remove(&(sighting.camera.as_str().to_string(), repeat, index));
+        let person = &scene.appearances[index].person;
+        let top = sighting.candidates.first();
+        if lfw_video::UNENROLLED_PEOPLE.contains(&person.as_str()) {
+            if top.is_none() {
+                judgement.named += 1;
+            } else {
+                judgement.wrong += 1;
+            }
+        } else {
+            match top {
+                Some(candidate) if candidate.subject_name == person.replace('_', " ") => {
+                    judgement.named += 1
+                }
+                Some(_) => judgement.wrong += 1,
+                None => judgement.unnamed += 1,
+            }
+        }
+    }
+    judgement.missed = expected.len();
+    judgement
+}
+
 // ---- one configuration ----
 
 struct RunSetup<'a> {
@@ -628,6 +761,7 @@ struct RunSetup<'a> {
     camera: &'a CameraConfig,
     scratch: &'a Path,
     server_pid: Option<u32>,
+    scene: &'a Scene,
     stagger: f64,
     expected_per_camera: f64,
     max_age_ms: i64,
@@ -645,6 +779,7 @@ struct RunResult {
     sightings: usize,
     expected_sightings: f64,
     matched: usize,
+    judgement: Judgement,
     /// Last seen → published, ms.
     raw_latency: Vec<f64>,
     /// Published − (last seen + max_age): after the tracker may end the track, ms.
@@ -688,6 +823,14 @@ impl RunResult {
             },
             "sightings": self.sightings, "expected_sightings": self.expected_sightings,
             "sightings_with_candidate": self.matched,
+            "crossings_expected": self.judgement.expected,
+            "sightings_found": self.judgement.found,
+            "crossings_missed": self.judgement.missed,
+            "sightings_named_correctly": self.judgement.named,
+            "sightings_named_wrongly": self.judgement.wrong,
+            "sightings_unnamed": self.judgement.unnamed,
+            "sightings_duplicated": self.judgement.duplicates,
+            "sightings_unexplained": self.judgement.unexplained,
             "latency_ms": {
                 "definition": "raw: publication - last_seen (ended_at_ms); after_end: raw - tracker max_age_ms",
                 "tracker_max_age_ms": self.max_age_ms,
@@ -768,7 +911,19 @@ fn measure(
     while events.try_recv().is_ok() {}
 
     let before = manager.statuses();
+    let frame_ms = 1000.0 / args.fps as f64;
+    // where each camera's session started on the wall clock: the decoder stamps frame i of a
+    // run `anchor + i · frame_ms`, so the scene's frame 0 is the last frame less the others
+    let origins: HashMap<String, i64> = before
+        .iter()
+        .filter_map(|status| {
+            let last = status.last_frame_ms?;
+            let elapsed = (status.frames.saturating_sub(1) as f64 * frame_ms).round() as i64;
+            Some((status.id.0.clone(), last - elapsed))
+        })
+        .collect();
     let cpu_start = CpuSnapshot::take();
+    let window_start_ms = now_ms();
     let until = Instant::now() + Duration::from_secs(args.seconds);
     let mut received: Vec<(i64, Arc<SightingView>)> = Vec::new();
     while Instant::now() < until {
@@ -782,6 +937,7 @@ fn measure(
         std::thread::sleep(Duration::from_millis(5));
     }
     let cpu_end = CpuSnapshot::take();
+    let window_ms = window_start_ms..now_ms();
     let after = manager.statuses();
     let load_after = load_average();
     manager.shutdown();
@@ -852,6 +1008,13 @@ fn measure(
             .iter()
             .filter(|(_, v)| !v.candidates.is_empty())
             .count(),
+        judgement: judge(
+            setup.scene,
+            &origins,
+            window_ms,
+            setup.max_age_ms,
+            received.iter().map(|(_, v)| v.as_ref()),
+        ),
         raw_latency,
         after_end_latency,
         max_age_ms: setup.max_age_ms,
@@ -863,7 +1026,7 @@ fn measure(
 
 fn print_header() {
     println!(
-        "{:>4} {:>6} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>10} {:>11} {:>11} {:>5}",
+        "{:>4} {:>6} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>16} {:>11} {:>11} {:>5}",
         "cams",
         "gating",
         "dec/s",
@@ -875,7 +1038,7 @@ fn print_header() {
         "adds",
         "srv%",
         "other%",
-        "sightings",
+        "sight/exp fnd/ok/bad",
         "raw p50/95",
         "end p50/95",
         "fits"
@@ -887,7 +1050,7 @@ fn print_row(result: &RunResult, peer: &PeerResult) {
         percentile(values, q).map_or("-".to_string(), |v| format!("{:.0}", v.max(0.0)))
     };
     println!(
-        "{:>4} {:>6} {:>7.2} {:>7.2} {:>6.1} {:>8.1} {:>7.1} {:>7.1} {:>7.1} {:>6.1} {:>6.1} {:>10} {:>11} {:>11} {:>5}",
+        "{:>4} {:>6} {:>7.2} {:>7.2} {:>6.1} {:>8.1} {:>7.1} {:>7.1} {:>7.1} {:>6.1} {:>6.1} {:>16} {:>11} {:>11} {:>5}",
         result.cameras,
         if result.gating { "on" } else { "off" },
         result.decoded_fps,
@@ -900,8 +1063,12 @@ fn print_row(result: &RunResult, peer: &PeerResult) {
         result.cpu.server,
         result.cpu.foreign,
         format!(
-            "{}/{:.0} ({})",
-            result.sightings, result.expected_sightings, result.matched
+            "{}/{} {}/{}/{}",
+            result.sightings,
+            result.judgement.expected,
+            result.judgement.found,
+            result.judgement.named,
+            result.judgement.wrong
         ),
         format!(
             "{}/{}",
@@ -915,6 +1082,14 @@ fn print_row(result: &RunResult, peer: &PeerResult) {
         ),
         if result.fits { "yes" } else { "no" }
     );
+    let j = &result.judgement;
+    if j.missed + j.unnamed + j.duplicates + j.unexplained > 0 {
+        println!(
+            "     ({} expected crossing(s) without a sighting, {} unnamed, {} duplicate(s), \
+             {} unexplained)",
+            j.missed, j.unnamed, j.duplicates, j.unexplained
+        );
+    }
     if result.restarts > 0 {
         println!(
             "     ({} decoder restart(s) while measuring)",

@@ -288,6 +288,19 @@ segment_seconds = 2
         camera["status"]["frames"].as_u64().unwrap() > 0,
         "{camera:#}"
     );
+    // what the camera costs, for sizing a box: faces are embedded only where it can change
+    // the answer, so far fewer embeddings than faces
+    let analysis = &camera["analysis"];
+    let count = |key: &str| analysis[key].as_u64().unwrap_or(0);
+    assert!(count("detected_frames") > 0, "{camera:#}");
+    assert!(count("embeddings") > 0, "{camera:#}");
+    assert!(count("embeddings") * 2 < count("faces"), "{camera:#}");
+    assert!(
+        analysis["analysis_ms_per_detected_frame"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 0.0
+    );
     let metrics = client
         .get(format!("{base}/metrics"))
         .send()
@@ -299,6 +312,7 @@ segment_seconds = 2
         "{metrics}"
     );
     assert!(metrics.contains("vigil_sightings_total{camera=\"lfw\"}"));
+    assert!(metrics.contains("vigil_video_embeddings_total{camera=\"lfw\"}"));
 
     // Each sighting links to its recording, and a clip around it can be exported.
     let first_id = first_play[0]["id"].as_i64().unwrap();

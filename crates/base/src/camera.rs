@@ -309,6 +309,14 @@ pub struct VideoConfig {
     pub retention_interval_secs: f32,
     /// Skip face detection on frames where nothing moved (see docs/design/006-tracker.md).
     pub motion_gating: bool,
+    /// Face detector for camera frames (a manifest name); empty = `[pipeline] detector`.
+    /// Chosen for video: the cost of a camera is mostly its detector (docs/design/006).
+    pub detector: String,
+    /// Longer side of the video detector's input, pixels (a multiple of 32); the shorter side
+    /// follows the frame's shape (640 → 640×384 for 16:9).
+    pub detector_input_pixels: u32,
+    /// Minimum detector confidence on camera frames; unset = the detector's recommended one.
+    pub detection_threshold: Option<f32>,
     /// Sightings that matched no enrolled subject are deleted (row, crop, embeddings, search
     /// entry) this long after they ended.
     pub unmatched_sighting_retention_hours: f64,
@@ -332,6 +340,9 @@ impl Default for VideoConfig {
             min_free_bytes: 1 << 30,
             retention_interval_secs: 30.0,
             motion_gating: true,
+            detector: "scrfd_500m".into(),
+            detector_input_pixels: 640,
+            detection_threshold: None,
             unmatched_sighting_retention_hours: 72.0,
             matched_sighting_retention_hours: 24.0 * 30.0,
             tracking: toml::Table::new(),

@@ -36,6 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         quality: QualityConfig::default(),
         onnxruntime_library: None,
+        video_detector: None,
     })?;
     let pairs = std::fs::read_to_string(shared.join("data/lfw/reference_pair_scores.csv"))?;
     let mut names: Vec<&str> = pairs

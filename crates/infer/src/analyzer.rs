@@ -2,7 +2,7 @@
 //! embed.
 
 use crate::align::align_face;
-use crate::detect::{FaceDetector, OnnxDetector, RgbView};
+use crate::detect::{Canvas, FaceDetector, OnnxDetector, RgbView};
 use crate::embed::{FaceEmbedder, OnnxEmbedder};
 use crate::manifest::{Manifest, ModelRole};
 use crate::quality::{FaceQuality, QualityGate, QualityIssue};
@@ -26,6 +26,20 @@ pub struct AnalyzerSettings {
     pub quality: QualityConfig,
     /// Explicit libonnxruntime path; otherwise `ORT_DYLIB_PATH` or the project's `.venv`.
     pub onnxruntime_library: Option<PathBuf>,
+    /// The detector for camera frames; None = the photo detector at its input size.
+    pub video_detector: Option<VideoDetectorSettings>,
+}
+
+/// The detector camera frames go through: chosen for video (cheap, at an input sized to the
+/// faces a camera shows), separate from the photo default (docs/design/006).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoDetectorSettings {
+    /// Detector name from the manifest.
+    pub name: String,
+    /// Longer side of the network input; the shorter follows the frame (multiple of 32).
+    pub input_pixels: u32,
+    /// None = the detector's recommended threshold.
+    pub threshold: Option<f32>,
 }
 
 impl AnalyzerSettings {
@@ -38,6 +52,15 @@ impl AnalyzerSettings {
             pipeline: config.pipeline.clone(),
             quality: config.quality.clone(),
             onnxruntime_library: config.onnxruntime_library.clone(),
+            video_detector: Some(VideoDetectorSettings {
+                name: if config.video.detector.is_empty() {
+                    config.pipeline.detector.clone()
+                } else {
+                    config.video.detector.clone()
+                },
+                input_pixels: config.video.detector_input_pixels,
+                threshold: config.video.detection_threshold,
+            }),
         }
     }
 }
@@ -59,6 +82,31 @@ impl AnalyzedFace {
     }
 }
 
+/// A detected face aligned and measured, before (or without) its embedding: what decides
+/// whether embedding it is worth its cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssessedFace {
+    pub detection: DetectedFace,
+    pub quality: FaceQuality,
+    /// Empty when the face passes the quality gate.
+    pub quality_issues: Vec<QualityIssue>,
+    pub aligned: AlignedFace,
+}
+
+impl AssessedFace {
+    pub fn is_usable(&self) -> bool {
+        self.quality_issues.is_empty()
+    }
+}
+
+/// The video detector and how it runs.
+struct VideoDetector {
+    /// None = the photo detector.
+    own: Option<OnnxDetector>,
+    input_pixels: u32,
+    threshold: f32,
+}
+
 /// Threshold for a detector whose manifest entry recommends none.
 pub const DEFAULT_DETECTION_THRESHOLD: f32 = 0.5;
 
@@ -67,6 +115,7 @@ pub const MIN_ADAPTIVE_INPUT_PIXELS: u32 = 320;
 
 pub struct FaceAnalyzer {
     detector: OnnxDetector,
+    video: VideoDetector,
     embedder: OnnxEmbedder,
     tiling: TilingSettings,
     detection_threshold: f32,
@@ -97,15 +146,53 @@ impl FaceAnalyzer {
             overlap: settings.pipeline.tile_overlap,
             tile_above_factor: settings.pipeline.tile_above_factor,
         };
+        let detection_threshold = settings
+            .pipeline
+            .detection_threshold
+            .or(detector_entry.score_threshold)
+            .unwrap_or(DEFAULT_DETECTION_THRESHOLD);
+        let video = match &settings.video_detector {
+            None => VideoDetector {
+                own: None,
+                input_pixels: detector.default_input_pixels(),
+                threshold: detection_threshold,
+            },
+            Some(video)
+                if video.name == settings.detector
+                    && video.input_pixels == detector.default_input_pixels()
+                    && video.threshold.is_none() =>
+            {
+                VideoDetector {
+                    own: None,
+                    input_pixels: detector.default_input_pixels(),
+                    threshold: detection_threshold,
+                }
+            }
+            Some(video) => {
+                let entry = manifest.get_role(&video.name, ModelRole::Detector)?;
+                let own = OnnxDetector::open(
+                    &environment,
+                    &settings.models_dir,
+                    entry,
+                    Some(video.input_pixels),
+                    settings.threads,
+                )?;
+                VideoDetector {
+                    input_pixels: own.default_input_pixels(),
+                    threshold: video
+                        .threshold
+                        .or(entry.score_threshold)
+                        .unwrap_or(DEFAULT_DETECTION_THRESHOLD),
+                    own: Some(own),
+                }
+            }
+        };
         Ok(Self {
             detector,
+            video,
             embedder,
             tiling,
-            detection_threshold: settings
-                .pipeline
-                .detection_threshold
-                .or(detector_entry.score_threshold)
-                .unwrap_or(DEFAULT_DETECTION_THRESHOLD),
+            detection_threshold,
             quality_gate: QualityGate::new(&settings.quality),
         })
     }
@@ -116,6 +203,24 @@ impl FaceAnalyzer {
 
     pub fn detector_name(&self) -> &str {
         self.detector.name()
+    }
+
+    /// The detector camera frames go through, and the longer side of its input.
+    pub fn video_detector(&self) -> (&str, u32) {
+        let detector = self.video.own.as_ref().unwrap_or(&self.detector);
+        (detector.name(), self.video.input_pixels)
+    }
+
+    /// Faces in a camera frame: the video detector, one pass on a canvas shaped like the
+    /// frame (no tiling: a camera's faces are sized for its view, not for a 6000-pixel photo).
+    pub fn detect_frame(&self, frame: RgbView<'_>) -> Result<Vec<DetectedFace>, InferError> {
+        let detector = self.video.own.as_ref().unwrap_or(&self.detector);
+        let canvas = if detector.dynamic_input() {
+            Canvas::fitting(frame.width, frame.height, self.video.input_pixels)
+        } else {
+            Canvas::square(detector.default_input_pixels())
+        };
+        detector.detect_canvas(frame, canvas, self.video.threshold)
     }
 
     pub fn recognizer_name(&self) -> &str {
@@ -205,23 +310,41 @@ impl FaceAnalyzer {
         image: &DecodedImage,
         detections: Vec<DetectedFace>,
     ) -> Result<Vec<AnalyzedFace>, InferError> {
-        let aligned: Vec<AlignedFace> = detections.iter().map(|d| self.align(image, d)).collect();
+        let assessed = self.assess_detections(image, detections);
+        let aligned: Vec<AlignedFace> = assessed.iter().map(|f| f.aligned.clone()).collect();
         let embeddings = self.embed(&aligned)?;
-        Ok(detections
+        Ok(assessed
             .into_iter()
-            .zip(aligned)
             .zip(embeddings)
-            .map(|((detection, aligned), embedding)| {
+            .map(|(face, embedding)| AnalyzedFace {
+                detection: face.detection,
+                quality: face.quality,
+                quality_issues: face.quality_issues,
+                embedding,
+                aligned: face.aligned,
+            })
+            .collect())
+    }
+
+    /// Align and measure each detection; no model runs (a warp and a Laplacian per face).
+    pub fn assess_detections(
+        &self,
+        image: &DecodedImage,
+        detections: Vec<DetectedFace>,
+    ) -> Vec<AssessedFace> {
+        detections
+            .into_iter()
+            .map(|detection| {
+                let aligned = self.align(image, &detection);
                 let (quality, quality_issues) = self.assess(&detection, &aligned);
-                AnalyzedFace {
+                AssessedFace {
                     detection,
                     quality,
                     quality_issues,
-                    embedding,
                     aligned,
                 }
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -245,6 +368,7 @@ mod tests {
             pipeline: PipelineConfig::default(),
             quality: QualityConfig::default(),
             onnxruntime_library: None,
+            video_detector: None,
         };
         assert!(matches!(
             FaceAnalyzer::new(settings("nope", "w600k_mbf_int8")),

@@ -13,9 +13,11 @@ pub mod runtime;
 pub mod tiled;
 
 pub use align::{AlignedFace, ARCFACE_TEMPLATE};
-pub use analyzer::{AnalyzedFace, AnalyzerSettings, FaceAnalyzer};
+pub use analyzer::{
+    AnalyzedFace, AnalyzerSettings, AssessedFace, FaceAnalyzer, VideoDetectorSettings,
+};
 pub use decode::{decode_image, DecodeLimits, DecodedImage};
-pub use detect::{BoundingBox, DetectedFace, FaceDetector, OnnxDetector, RgbView};
+pub use detect::{BoundingBox, Canvas, DetectedFace, FaceDetector, OnnxDetector, RgbView};
 pub use embed::{FaceEmbedder, OnnxEmbedder};
 pub use error::InferError;
 pub use manifest::{verify_file, Manifest, ModelEntry, ModelRole};

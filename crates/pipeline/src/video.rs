@@ -12,7 +12,9 @@ pub use crate::search::{search_stored, SearchFilter, SearchHit, SearchReport};
 use crate::service::FaceService;
 use crate::ServiceError;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
@@ -21,13 +23,16 @@ use vigil_index::{
     BuildProgress, EntryKind, EntryMeta, SearchFilter as IndexFilter, SearchMethod, SegmentedIndex,
     SegmentedOptions,
 };
-use vigil_infer::{BoundingBox, DecodedImage, RgbView};
+use vigil_infer::{AlignedFace, BoundingBox, DecodedImage, RgbView};
 use vigil_ingest::{FrameReceiver, FrameSink, Received, VideoFrame};
 use vigil_store::{
     AlertRecord, NewAlert, NewSighting, SightingCandidate, SightingId, SightingRecord,
     TrajectoryPoint, VideoStore,
 };
-use vigil_track::{FaceObservation, FinishedTrack, MotionGate, TrackConfig, Tracker};
+use vigil_track::{
+    FaceCandidate, FaceObservation, FinishedTrack, MotionGate, RankedEmbedding, TrackConfig,
+    Tracker,
+};
 
 /// Sightings kept for subscribers that fall behind; a slower subscriber misses the oldest.
 const EVENT_BUFFER: usize = 1024;
@@ -118,16 +123,115 @@ impl SightingView {
     }
 }
 
+/// What one camera's analysis has cost since it started: enough to size a box (how many
+/// frames the gate saved, how many faces were embedded, what a frame costs).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CameraAnalysisView {
+    /// Frames the detector ran on.
+    pub detected_frames: u64,
+    /// Frames the motion gate let through without detection.
+    pub gated_frames: u64,
+    /// Faces detected (inside the camera's zones).
+    pub faces: u64,
+    /// Faces embedded: only those that can change an answer (docs/design/006).
+    pub embeddings: u64,
+    /// Seconds since the camera's analysis started.
+    pub seconds: f64,
+    pub embeddings_per_second: f64,
+    /// Mean analysis time of a frame (gate, detection, assessment, embedding, tracking).
+    pub analysis_ms_per_frame: f64,
+    /// Mean analysis time of a detected frame.
+    pub analysis_ms_per_detected_frame: f64,
+}
+
+/// The counters behind [`CameraAnalysisView`], written by the camera's analysis thread.
+struct CameraStats {
+    started: Instant,
+    detected_frames: AtomicU64,
+    gated_frames: AtomicU64,
+    faces: AtomicU64,
+    embeddings: AtomicU64,
+    frame_nanos: AtomicU64,
+    detected_frame_nanos: AtomicU64,
+}
+
+impl CameraStats {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            detected_frames: AtomicU64::new(0),
+            gated_frames: AtomicU64::new(0),
+            faces: AtomicU64::new(0),
+            embeddings: AtomicU64::new(0),
+            frame_nanos: AtomicU64::new(0),
+            detected_frame_nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn frame_done(&self, detected: bool, seconds: f64) {
+        let nanos = (seconds * 1e9) as u64;
+        self.frame_nanos.fetch_add(nanos, Ordering::Relaxed);
+        if detected {
+            self.detected_frames.fetch_add(1, Ordering::Relaxed);
+            self.detected_frame_nanos
+                .fetch_add(nanos, Ordering::Relaxed);
+        } else {
+            self.gated_frames.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn faces(&self, faces: u64, embedded: u64) {
+        self.faces.fetch_add(faces, Ordering::Relaxed);
+        self.embeddings.fetch_add(embedded, Ordering::Relaxed);
+    }
+
+    fn view(&self) -> CameraAnalysisView {
+        let detected = self.detected_frames.load(Ordering::Relaxed);
+        let gated = self.gated_frames.load(Ordering::Relaxed);
+        let embeddings = self.embeddings.load(Ordering::Relaxed);
+        let seconds = self.started.elapsed().as_secs_f64();
+        let mean_ms = |nanos: u64, frames: u64| {
+            if frames == 0 {
+                0.0
+            } else {
+                nanos as f64 / frames as f64 / 1e6
+            }
+        };
+        CameraAnalysisView {
+            detected_frames: detected,
+            gated_frames: gated,
+            faces: self.faces.load(Ordering::Relaxed),
+            embeddings,
+            seconds,
+            embeddings_per_second: if seconds > 0.0 {
+                embeddings as f64 / seconds
+            } else {
+                0.0
+            },
+            analysis_ms_per_frame: mean_ms(
+                self.frame_nanos.load(Ordering::Relaxed),
+                detected + gated,
+            ),
+            analysis_ms_per_detected_frame: mean_ms(
+                self.detected_frame_nanos.load(Ordering::Relaxed),
+                detected,
+            ),
+        }
+    }
+}
+
 /// A best-shot candidate's pixels, cut from its frame so the frame itself can be dropped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceCrop {
+    /// Where the crop's top-left corner is in the frame.
+    origin: [f32; 2],
     width: u32,
     height: u32,
     rgb: Vec<u8>,
 }
 
 impl FaceCrop {
-    fn cut(frame: &VideoFrame, bbox: &BoundingBox) -> Self {
+    fn cut(frame: &DecodedImage, bbox: &BoundingBox) -> Self {
         let margin_x = bbox.width() * CROP_MARGIN;
         let margin_y = bbox.height() * CROP_MARGIN;
         let clamp_x = |v: f32| v.clamp(0.0, frame.width as f32) as u32;
@@ -146,7 +250,39 @@ impl FaceCrop {
                 None => rgb.resize(rgb.len() + width as usize * 3, 0),
             }
         }
-        Self { width, height, rgb }
+        Self {
+            origin: [x1 as f32, y1 as f32],
+            width,
+            height,
+            rgb,
+        }
+    }
+
+    /// The embedding of the face `observation` shows in this crop (its landmarks are frame
+    /// coordinates): for a track that never showed a usable face, so that its sighting still
+    /// carries the embedding of its best shot, which is never matched (docs/design/006).
+    fn embed(
+        &self,
+        observation: &FaceObservation<FaceCrop>,
+        analyzer: &vigil_infer::FaceAnalyzer,
+    ) -> Result<Embedding, ServiceError> {
+        let image = DecodedImage::from_rgb(self.width, self.height, self.rgb.clone())?;
+        let [dx, dy] = self.origin;
+        let face = vigil_infer::DetectedFace {
+            bbox: BoundingBox {
+                x1: observation.bbox.x1 - dx,
+                y1: observation.bbox.y1 - dy,
+                x2: observation.bbox.x2 - dx,
+                y2: observation.bbox.y2 - dy,
+            },
+            score: observation.detector_score,
+            landmarks: observation.landmarks.map(|[x, y]| [x - dx, y - dy]),
+        };
+        let aligned = analyzer.align(&image, &face);
+        analyzer
+            .embed(std::slice::from_ref(&aligned))?
+            .pop()
+            .ok_or_else(|| ServiceError::Invalid("the recognizer returned no embedding".into()))
     }
 
     fn to_jpeg(&self) -> Result<Vec<u8>, ServiceError> {
@@ -209,6 +345,8 @@ pub struct VideoAnalysis {
     motion_gating: bool,
     events: broadcast::Sender<Arc<SightingView>>,
     alerts: broadcast::Sender<Arc<AlertRecord>>,
+    /// Per camera, while its analysis runs.
+    stats: Arc<Mutex<HashMap<CameraId, Arc<CameraStats>>>>,
 }
 
 impl VideoAnalysis {
@@ -238,7 +376,14 @@ impl VideoAnalysis {
             motion_gating,
             events,
             alerts,
+            stats: Arc::default(),
         }))
+    }
+
+    /// What the camera's analysis has cost since it started; None when it is not analysed.
+    pub fn camera_analysis(&self, camera: &CameraId) -> Option<CameraAnalysisView> {
+        let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.get(camera).map(|s| s.view())
     }
 
     /// Reads `[video.tracking]` from the config file's table.
@@ -410,6 +555,12 @@ impl VideoAnalysis {
                 return;
             }
         };
+        let stats = Arc::new(CameraStats::new());
+        self.stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(worker.camera.id.clone(), stats.clone());
+        worker.stats = stats.clone();
         let idle_limit = Duration::from_millis(self.tracking.tracker.max_age_ms.max(0) as u64);
         loop {
             match frames.recv(Duration::from_millis(200)) {
@@ -426,6 +577,14 @@ impl VideoAnalysis {
                 Received::Closed => {
                     let finished = worker.tracker.flush(worker.last_timestamp_ms);
                     worker.publish_all(finished, Instant::now());
+                    let mut all = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+                    // a replaced camera's new worker may already have registered
+                    if all
+                        .get(&worker.camera.id)
+                        .is_some_and(|s| Arc::ptr_eq(s, &stats))
+                    {
+                        all.remove(&worker.camera.id);
+                    }
                     return;
                 }
             }
@@ -456,6 +615,7 @@ struct CameraWorker<'a> {
     last_timestamp_ms: i64,
     frame_size: (u32, u32),
     metric_label: String,
+    stats: Arc<CameraStats>,
 }
 
 impl<'a> CameraWorker<'a> {
@@ -474,6 +634,7 @@ impl<'a> CameraWorker<'a> {
             last_timestamp_ms: 0,
             frame_size: (0, 0),
             metric_label,
+            stats: Arc::new(CameraStats::new()),
         })
     }
 
@@ -507,32 +668,39 @@ impl<'a> CameraWorker<'a> {
         } else {
             true
         };
+        let (at_ms, decoded_at) = (frame.timestamp_ms, frame.decoded_at);
         let finished = if detect {
             metrics::counter!("vigil_video_detected_frames_total", "camera" => self.metric_label.clone())
                 .increment(1);
-            match self.observe(&frame) {
-                Ok(observations) => self.tracker.update(frame.timestamp_ms, observations),
+            match self.observe(frame) {
+                Ok(observations) => self.tracker.update(at_ms, observations),
                 Err(error) => {
                     tracing::warn!(target: "vigil::video", camera = %self.camera.id, %error, "analysis failed on a frame");
-                    self.tracker.update_static(frame.timestamp_ms)
+                    self.tracker.update_static(at_ms)
                 }
             }
         } else {
             metrics::counter!("vigil_video_gated_frames_total", "camera" => self.metric_label.clone())
                 .increment(1);
-            self.tracker.update_static(frame.timestamp_ms)
+            self.tracker.update_static(at_ms)
         };
+        let seconds = started.elapsed().as_secs_f64();
         metrics::histogram!("vigil_video_frame_seconds", "camera" => self.metric_label.clone())
-            .record(started.elapsed().as_secs_f64());
-        self.publish_all(finished, frame.decoded_at);
+            .record(seconds);
+        self.stats.frame_done(detect, seconds);
+        self.publish_all(finished, decoded_at);
     }
 
-    fn observe(&self, frame: &VideoFrame) -> Result<Vec<FaceObservation<FaceCrop>>, ServiceError> {
-        // The analyzer takes an owned image; the copy costs far less than detection.
-        let image = DecodedImage::from_rgb(frame.width, frame.height, frame.rgb.clone())?;
+    /// Detect, assess every face, and embed only those the tracker asks for (design 006).
+    fn observe(
+        &mut self,
+        frame: VideoFrame,
+    ) -> Result<Vec<FaceObservation<FaceCrop>>, ServiceError> {
+        // The frame's pixels move into the image: no copy of the frame.
+        let image = DecodedImage::from_rgb(frame.width, frame.height, frame.rgb)?;
         let analyzer = self.analysis.service.lend_analyzer();
-        let detections = analyzer.detect(&image)?;
-        let (width, height) = (frame.width as f32, frame.height as f32);
+        let detections = analyzer.detect_frame(RgbView::from(&image))?;
+        let (width, height) = (image.width as f32, image.height as f32);
         let inside: Vec<_> = detections
             .into_iter()
             .filter(|d| {
@@ -543,12 +711,35 @@ impl<'a> CameraWorker<'a> {
         if inside.is_empty() {
             return Ok(Vec::new());
         }
-        let faces = analyzer.analyze_detections(&image, inside)?;
+        let faces = analyzer.assess_detections(&image, inside);
+        let candidates: Vec<FaceCandidate> =
+            faces.iter().map(FaceCandidate::from_assessed).collect();
+        let wanted = self
+            .tracker
+            .embeddings_wanted(frame.timestamp_ms, &candidates);
+        let aligned: Vec<AlignedFace> = faces
+            .iter()
+            .zip(&wanted)
+            .filter(|(_, wanted)| **wanted)
+            .map(|(face, _)| face.aligned.clone())
+            .collect();
+        let mut embeddings = analyzer.embed(&aligned)?.into_iter();
         drop(analyzer);
+        metrics::counter!("vigil_video_faces_total", "camera" => self.metric_label.clone())
+            .increment(faces.len() as u64);
+        metrics::counter!("vigil_video_embeddings_total", "camera" => self.metric_label.clone())
+            .increment(aligned.len() as u64);
+        self.stats.faces(faces.len() as u64, aligned.len() as u64);
         Ok(faces
             .iter()
-            .map(|face| {
-                FaceObservation::from_analyzed(face, FaceCrop::cut(frame, &face.detection.bbox))
+            .zip(wanted)
+            .map(|(face, wanted)| {
+                let embedding = if wanted { embeddings.next() } else { None };
+                FaceObservation::from_assessed(
+                    face,
+                    embedding,
+                    FaceCrop::cut(&image, &face.detection.bbox),
+                )
             })
             .collect())
     }
@@ -571,9 +762,26 @@ impl<'a> CameraWorker<'a> {
         }
     }
 
-    fn publish(&self, track: FinishedTrack<FaceCrop>) -> Result<SightingView, ServiceError> {
+    fn publish(&self, mut track: FinishedTrack<FaceCrop>) -> Result<SightingView, ServiceError> {
         let started = Instant::now();
         let service = &self.analysis.service;
+        if track.top_embeddings.is_empty() {
+            // unusable faces are not embedded while tracking; the sighting keeps its best
+            // shot's embedding all the same (stored and searchable, never matched)
+            let best = &track.best_shot.observation;
+            let embedding = best
+                .payload
+                .embed(best, &self.analysis.service.lend_analyzer())?;
+            self.stats.faces(0, 1);
+            metrics::counter!("vigil_video_embeddings_total", "camera" => self.metric_label.clone())
+                .increment(1);
+            track.top_embeddings.push(RankedEmbedding {
+                at_ms: track.best_shot.at_ms,
+                embedding,
+                quality_score: best.quality_score,
+                usable: best.usable,
+            });
+        }
         let best = &track.best_shot.observation;
         let crop_jpeg = best.payload.to_jpeg()?;
         let usable: Vec<&Embedding> = track

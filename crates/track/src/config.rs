@@ -117,6 +117,17 @@ pub struct TrackerConfig {
     pub max_duration_ms: i64,
     /// Embeddings kept per finished track for fusion, best quality first.
     pub top_embeddings: usize,
+    /// A face matched by motion alone to one track is embedded only when it may change the
+    /// answer (the track has no appearance yet, or the face may enter its top embeddings),
+    /// and then at most once per this interval per track. Ambiguous and new faces are always
+    /// embedded; unusable faces never are (docs/design/006).
+    pub embedding_interval_ms: i64,
+    /// A face may enter the track's full top embeddings only when its quality score beats
+    /// the lowest kept one by this much (jitter between similar frames is not worth a model
+    /// run).
+    pub embedding_quality_margin: f32,
+    /// Embed every detected face (the behaviour before selective embedding; for measuring).
+    pub embed_every_face: bool,
     /// Most points in a finished track's trajectory (decimated evenly, first and last kept).
     pub trajectory_points: usize,
 }
@@ -136,6 +147,9 @@ impl Default for TrackerConfig {
             max_age_ms: 2_000,
             max_duration_ms: 60_000,
             top_embeddings: 3,
+            embedding_interval_ms: 250,
+            embedding_quality_margin: 0.02,
+            embed_every_face: false,
             trajectory_points: 32,
         }
     }
@@ -169,6 +183,10 @@ impl TrackerConfig {
         check(
             self.max_age_ms > 0 && self.max_duration_ms > 0,
             "tracker durations must be positive",
+        )?;
+        check(
+            self.embedding_interval_ms >= 0 && self.embedding_quality_margin >= 0.0,
+            "tracker.embedding_interval_ms and embedding_quality_margin must not be negative",
         )?;
         check(
             self.top_embeddings >= 1,

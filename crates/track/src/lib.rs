@@ -19,4 +19,4 @@ pub use config::{MotionConfig, TrackConfig, TrackerConfig};
 pub use error::TrackError;
 pub use motion::{GateDecision, MotionGate};
 pub use summary::{BestShot, EndReason, FinishedTrack, RankedEmbedding, TrajectoryPoint};
-pub use tracker::{ActiveTrack, FaceObservation, TrackId, TrackState, Tracker};
+pub use tracker::{ActiveTrack, FaceCandidate, FaceObservation, TrackId, TrackState, Tracker};

@@ -195,6 +195,21 @@ impl<P> SegmentSummary<P> {
         })
     }
 
+    /// The lowest quality among the kept usable embeddings, when `top_embeddings` usable ones
+    /// are kept (a face must beat it to enter); None while there is room for another.
+    pub(crate) fn usable_entry_quality(&self, top_embeddings: usize) -> Option<f32> {
+        let usable: Vec<f32> = self
+            .top_embeddings
+            .iter()
+            .filter(|r| r.usable)
+            .map(|r| r.quality_score)
+            .collect();
+        if usable.len() < top_embeddings {
+            return None;
+        }
+        usable.into_iter().reduce(f32::min)
+    }
+
     pub(crate) fn best_shot(&self) -> Option<&BestShot<P>> {
         self.best_shot.as_ref()
     }

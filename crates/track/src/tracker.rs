@@ -10,7 +10,7 @@ use crate::{TrackError, TrackerConfig};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use vigil_base::Embedding;
-use vigil_infer::{AnalyzedFace, BoundingBox};
+use vigil_infer::{AnalyzedFace, AssessedFace, BoundingBox};
 
 /// Appearance distance assumed when a pair cannot be compared (no usable embedding on one
 /// side): cosine 0.5, between typical same-person and different-person ArcFace scores, so
@@ -46,7 +46,41 @@ pub struct FaceObservation<P> {
     pub payload: P,
 }
 
+/// What the tracker knows of a detected face before it is embedded: enough to decide whether
+/// the embedding is worth its cost ([`Tracker::embeddings_wanted`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceCandidate {
+    pub bbox: BoundingBox,
+    pub detector_score: f32,
+    pub quality_score: f32,
+    pub usable: bool,
+}
+
+impl FaceCandidate {
+    pub fn from_assessed(face: &AssessedFace) -> Self {
+        Self {
+            bbox: face.detection.bbox,
+            detector_score: face.detection.score,
+            quality_score: face.quality.score,
+            usable: face.is_usable(),
+        }
+    }
+}
+
 impl<P> FaceObservation<P> {
+    /// An assessed face with the embedding the tracker asked for (None when it did not).
+    pub fn from_assessed(face: &AssessedFace, embedding: Option<Embedding>, payload: P) -> Self {
+        Self {
+            bbox: face.detection.bbox,
+            landmarks: face.detection.landmarks,
+            detector_score: face.detection.score,
+            quality_score: face.quality.score,
+            usable: face.is_usable(),
+            embedding,
+            payload,
+        }
+    }
+
     pub fn from_analyzed(face: &AnalyzedFace, payload: P) -> Self {
         Self {
             bbox: face.detection.bbox,
@@ -103,6 +137,8 @@ struct Track<P> {
     last_seen_ms: i64,
     /// Running mean of the usable embeddings; None until a usable face was seen.
     appearance: Option<Embedding>,
+    /// When a usable face of this track was last embedded (the embedding budget's clock).
+    last_embedded_ms: Option<i64>,
     summary: SegmentSummary<P>,
 }
 
@@ -128,6 +164,7 @@ impl<P> Track<P> {
         self.last_seen_ms = at_ms;
         if observation.usable {
             if let Some(embedding) = &observation.embedding {
+                self.last_embedded_ms = Some(at_ms);
                 self.appearance = Some(blend(
                     self.appearance.take(),
                     embedding,
@@ -141,6 +178,23 @@ impl<P> Track<P> {
             config.top_embeddings,
             config.trajectory_points,
         );
+    }
+
+    /// Whether a usable face matched to this track by motion alone is worth embedding.
+    fn wants_embedding(&self, now: i64, face: &FaceCandidate, config: &TrackerConfig) -> bool {
+        if self.appearance.is_none() || self.missed_ms > 0 {
+            return true;
+        }
+        if self
+            .last_embedded_ms
+            .is_some_and(|last| now - last < config.embedding_interval_ms)
+        {
+            return false;
+        }
+        match self.summary.usable_entry_quality(config.top_embeddings) {
+            None => true,
+            Some(lowest) => face.quality_score > lowest + config.embedding_quality_margin,
+        }
     }
 
     /// Cosine between the track's appearance and a usable observation's embedding.
@@ -234,6 +288,84 @@ impl<P> Tracker<P> {
         let now = at_ms.max(previous);
         self.clock_ms = Some(now);
         (now, now - previous)
+    }
+
+    /// Which of the faces detected on the frame taken at `at_ms` are worth embedding, in
+    /// their order. The tracker associates by motion first (ByteTrack's own design); an
+    /// embedding is asked for only where it can change an answer:
+    /// - a face that overlaps no track (a new person, or a lost one re-appearing elsewhere:
+    ///   re-identification needs it), or more than one track, or whose track overlaps other
+    ///   faces too (crossing paths: the appearance veto needs it);
+    /// - a face whose one track has no appearance yet, was missed on the last detection
+    ///   frame, or may take it into its top embeddings (room left, or better quality by
+    ///   `embedding_quality_margin`), at most once per `embedding_interval_ms` per track.
+    ///
+    /// Unusable faces are never embedded: their embeddings are noise that only usable ones
+    /// may shape (the appearance, and the sighting's identification).
+    pub fn embeddings_wanted(&self, at_ms: i64, faces: &[FaceCandidate]) -> Vec<bool> {
+        if self.config.embed_every_face {
+            return vec![true; faces.len()];
+        }
+        let now = at_ms.max(self.clock_ms.unwrap_or(at_ms));
+        let elapsed_seconds = (now - self.clock_ms.unwrap_or(now)) as f32 / 1000.0;
+        let boxes: Vec<(BoundingBox, BoundingBox)> = self
+            .tracks
+            .iter()
+            .map(|track| {
+                let mut filter = track.filter.clone();
+                filter.predict(elapsed_seconds);
+                (filter.bbox(), track.last_bbox)
+            })
+            .collect();
+        let tracked = |face: &FaceCandidate| -> Vec<usize> {
+            boxes
+                .iter()
+                .enumerate()
+                .filter(|(_, (predicted, last))| {
+                    predicted.iou(&face.bbox).max(last.iou(&face.bbox)) >= self.config.min_iou
+                })
+                .map(|(index, _)| index)
+                .collect()
+        };
+        let considered: Vec<bool> = faces
+            .iter()
+            .map(|f| f.detector_score >= self.config.low_score_threshold)
+            .collect();
+        let overlaps: Vec<Vec<usize>> = faces
+            .iter()
+            .zip(&considered)
+            .map(|(face, &considered)| {
+                if considered {
+                    tracked(face)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let mut faces_per_track = vec![0usize; self.tracks.len()];
+        for tracks in &overlaps {
+            for &track in tracks {
+                faces_per_track[track] += 1;
+            }
+        }
+        faces
+            .iter()
+            .zip(&overlaps)
+            .zip(&considered)
+            .map(|((face, tracks), &considered)| {
+                if !face.usable || !considered {
+                    return false;
+                }
+                let [track] = tracks.as_slice() else {
+                    // none (new or re-appearing elsewhere) or several (ambiguous)
+                    return true;
+                };
+                if faces_per_track[*track] > 1 {
+                    return true;
+                }
+                self.tracks[*track].wants_embedding(now, face, &self.config)
+            })
+            .collect()
     }
 
     /// A detection frame taken at `at_ms` with every face found on it (possibly none).
@@ -362,6 +494,7 @@ impl<P> Tracker<P> {
             first_seen_ms: now,
             last_seen_ms: now,
             appearance: None,
+            last_embedded_ms: None,
             summary: SegmentSummary::new(),
         };
         // The filter already starts at this box.

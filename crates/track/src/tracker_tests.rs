@@ -391,3 +391,118 @@ fn the_same_input_gives_the_same_tracks() {
     assert_eq!(first.len(), 2, "{first:#?}");
     assert_eq!(first, run());
 }
+
+fn candidate(observation: &FaceObservation<u32>) -> FaceCandidate {
+    FaceCandidate {
+        bbox: observation.bbox,
+        detector_score: observation.detector_score,
+        quality_score: observation.quality_score,
+        usable: observation.usable,
+    }
+}
+
+/// Runs the embed-on-demand loop the pipeline runs: ask, embed only what was asked for, update.
+fn walk_on_demand(
+    tracker: &mut Tracker<u32>,
+    steps: std::ops::Range<i64>,
+    faces: impl Fn(i64) -> Vec<(f32, f32, usize)>,
+) -> (usize, usize, Vec<FinishedTrack<u32>>) {
+    let (mut seen, mut embedded, mut finished) = (0, 0, Vec::new());
+    for step in steps {
+        let observations: Vec<FaceObservation<u32>> = faces(step)
+            .into_iter()
+            .map(|(x, y, person)| face(x, y, Some(person), 0))
+            .collect();
+        let candidates: Vec<FaceCandidate> = observations.iter().map(candidate).collect();
+        let wanted = tracker.embeddings_wanted(step * FRAME_MS, &candidates);
+        let observations = observations
+            .into_iter()
+            .zip(wanted)
+            .map(|(mut observation, wanted)| {
+                seen += 1;
+                if wanted {
+                    embedded += 1;
+                } else {
+                    observation.embedding = None;
+                }
+                observation
+            })
+            .collect();
+        finished.extend(tracker.update(step * FRAME_MS, observations));
+    }
+    (seen, embedded, finished)
+}
+
+#[test]
+fn a_face_followed_by_motion_alone_is_embedded_only_when_it_can_change_the_answer() {
+    let mut tracker = tracker();
+    let (seen, embedded, _) = walk_on_demand(&mut tracker, 0..30, |step| {
+        vec![(100.0 + 10.0 * step as f32, 200.0, 0)]
+    });
+    // the same quality on every frame: the track fills its top embeddings, one per
+    // interval, and then nothing can enter them
+    let top = TrackerConfig::default().top_embeddings;
+    assert_eq!(seen, 30);
+    assert_eq!(embedded, top, "embedded {embedded} of {seen}");
+    let finished = tracker.flush(30 * FRAME_MS);
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0].top_embeddings.len(), top);
+    assert!(finished[0].top_embeddings.iter().all(|r| r.usable));
+}
+
+#[test]
+fn unusable_faces_are_never_embedded_and_new_or_ambiguous_faces_always_are() {
+    let empty = tracker::<u32>();
+    let mut unusable = candidate(&face(100.0, 200.0, None, 0));
+    unusable.usable = false;
+    let new_face = candidate(&face(400.0, 200.0, Some(0), 0));
+    assert_eq!(
+        empty.embeddings_wanted(0, &[unusable, new_face]),
+        vec![false, true]
+    );
+
+    // two people walking towards each other: while their boxes overlap both tracks, each
+    // face is embedded (the appearance veto keeps them apart)
+    let mut tracker = tracker::<u32>();
+    let (_, _, _) = walk_on_demand(&mut tracker, 0..10, |step| {
+        vec![
+            (100.0 + 10.0 * step as f32, 200.0, 0),
+            (400.0 - 10.0 * step as f32, 200.0, 1),
+        ]
+    });
+    let step = 14;
+    let crossing: Vec<FaceCandidate> = [
+        face(100.0 + 10.0 * step as f32, 200.0, Some(0), 0),
+        face(400.0 - 10.0 * step as f32, 200.0, Some(1), 0),
+    ]
+    .iter()
+    .map(candidate)
+    .collect();
+    assert_eq!(
+        tracker.embeddings_wanted(step * FRAME_MS, &crossing),
+        vec![true, true]
+    );
+}
+
+#[test]
+fn a_better_face_is_embedded_after_the_interval() {
+    let mut tracker = tracker::<u32>();
+    walk_on_demand(&mut tracker, 0..10, |step| {
+        vec![(100.0 + 10.0 * step as f32, 200.0, 0)]
+    });
+    let mut sharper = face(200.0, 200.0, Some(0), 0);
+    sharper.quality_score = 0.9;
+    assert_eq!(
+        tracker.embeddings_wanted(10 * FRAME_MS, &[candidate(&sharper)]),
+        vec![true]
+    );
+    let config = TrackerConfig {
+        embed_every_face: true,
+        ..TrackerConfig::default()
+    };
+    let everything = Tracker::<u32>::new(config).unwrap();
+    assert_eq!(
+        everything.embeddings_wanted(0, &[candidate(&face(1.0, 1.0, None, 0))]),
+        vec![true]
+    );
+}

@@ -22,7 +22,7 @@ use vigil_audit::AuditAction;
 use vigil_auth::Principal;
 use vigil_base::{CameraConfig, CameraId, SubjectId};
 use vigil_ingest::{position_of, CameraStatus, RecordingPosition};
-use vigil_pipeline::video::{sighting_view, SightingView};
+use vigil_pipeline::video::{sighting_view, CameraAnalysisView, SightingView};
 use vigil_store::{SightingId, SightingQuery};
 
 /// A camera's settings and its live state.
@@ -33,6 +33,9 @@ pub struct CameraView {
     /// counters (frames, drops, restarts).
     #[schema(value_type = Object)]
     pub status: CameraStatus,
+    /// What analysing the camera costs (frames detected and gated, faces, embeddings, time
+    /// per frame) since its analysis started; absent while it is not analysed.
+    pub analysis: Option<CameraAnalysisView>,
 }
 
 fn video(state: &AppState) -> Result<&VideoState, ApiError> {
@@ -54,7 +57,12 @@ fn view(video: &VideoState, id: &CameraId) -> Result<CameraView, ApiError> {
         .cameras
         .status(id)
         .ok_or_else(|| ApiError::NotFound(format!("camera {id}")))?;
-    Ok(CameraView { config, status })
+    let analysis = video.analysis.camera_analysis(id);
+    Ok(CameraView {
+        config,
+        status,
+        analysis,
+    })
 }
 
 /// Runs a blocking camera operation (they stop and start processes) off the async workers.

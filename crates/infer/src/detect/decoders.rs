@@ -1,6 +1,6 @@
 //! Turning raw detector outputs into faces in network-input pixels (before NMS).
 
-use super::{BoundingBox, DetectedFace};
+use super::{BoundingBox, Canvas, DetectedFace};
 use crate::InferError;
 use ort::session::SessionOutputs;
 
@@ -46,14 +46,14 @@ enum OutputKey<'a> {
 pub(super) fn scrfd(
     model: &str,
     outputs: &SessionOutputs<'_>,
-    side: usize,
+    canvas: Canvas,
     threshold: f32,
 ) -> Result<Vec<DetectedFace>, InferError> {
     const ANCHORS_PER_CELL: usize = 2;
     let mut faces = Vec::new();
     for (level, stride) in STRIDES.into_iter().enumerate() {
-        let cells_per_row = side / stride;
-        let anchors = cells_per_row * cells_per_row * ANCHORS_PER_CELL;
+        let cells_per_row = canvas.width as usize / stride;
+        let anchors = cells_per_row * (canvas.height as usize / stride) * ANCHORS_PER_CELL;
         let scores = output(model, outputs, OutputKey::Index(level), anchors)?;
         let boxes = output(model, outputs, OutputKey::Index(level + 3), anchors * 4)?;
         let keypoints = output(model, outputs, OutputKey::Index(level + 6), anchors * 10)?;
@@ -90,13 +90,13 @@ pub(super) fn scrfd(
 pub(super) fn yunet(
     model: &str,
     outputs: &SessionOutputs<'_>,
-    side: usize,
+    canvas: Canvas,
     threshold: f32,
 ) -> Result<Vec<DetectedFace>, InferError> {
     let mut faces = Vec::new();
     for stride in STRIDES {
-        let cells_per_row = side / stride;
-        let cells = cells_per_row * cells_per_row;
+        let cells_per_row = canvas.width as usize / stride;
+        let cells = cells_per_row * (canvas.height as usize / stride);
         let classes = output(
             model,
             outputs,
@@ -156,7 +156,7 @@ pub(super) fn yunet(
 pub(super) fn retinaface(
     model: &str,
     outputs: &SessionOutputs<'_>,
-    side: usize,
+    canvas: Canvas,
     threshold: f32,
 ) -> Result<Vec<DetectedFace>, InferError> {
     const MIN_SIZES: [[f32; 2]; 3] = [[16.0, 32.0], [64.0, 128.0], [256.0, 512.0]];
@@ -166,8 +166,9 @@ pub(super) fn retinaface(
         .iter()
         .zip(MIN_SIZES)
         .flat_map(|(&stride, sizes)| {
-            let cells_per_row = side.div_ceil(stride);
-            (0..cells_per_row * cells_per_row).flat_map(move |cell| {
+            let cells_per_row = (canvas.width as usize).div_ceil(stride);
+            let rows = (canvas.height as usize).div_ceil(stride);
+            (0..cells_per_row * rows).flat_map(move |cell| {
                 let cx = ((cell % cells_per_row) as f32 + 0.5) * stride as f32;
                 let cy = ((cell / cells_per_row) as f32 + 0.5) * stride as f32;
                 sizes.map(|size| [cx, cy, size, size])

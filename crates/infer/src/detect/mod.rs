@@ -107,6 +107,48 @@ impl<'a> From<&'a DecodedImage> for RgbView<'a> {
     }
 }
 
+/// A network input of `width` × `height` pixels. Detectors with dynamic input take any
+/// multiples of 32; fixed-input ones only their square.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Canvas {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Canvas {
+    pub fn square(side: u32) -> Self {
+        Self {
+            width: side,
+            height: side,
+        }
+    }
+
+    /// The canvas whose longer side is `longer_side` and whose shorter side is just enough
+    /// (rounded up to a multiple of 32) for an `image_width` × `image_height` image
+    /// letterboxed into it: a 16:9 frame at 640 gets 640×384, not 640×640, so no compute goes
+    /// to padding rows (docs/design/006).
+    pub fn fitting(image_width: u32, image_height: u32, longer_side: u32) -> Self {
+        let (longer, shorter) = (
+            image_width.max(image_height).max(1),
+            image_width.min(image_height),
+        );
+        let scaled = (shorter as u64 * longer_side as u64).div_ceil(longer as u64) as u32;
+        let short_side = scaled.div_ceil(32).max(1) * 32;
+        let short_side = short_side.min(longer_side.max(32));
+        if image_width >= image_height {
+            Self {
+                width: longer_side,
+                height: short_side,
+            }
+        } else {
+            Self {
+                width: short_side,
+                height: longer_side,
+            }
+        }
+    }
+}
+
 pub trait FaceDetector: Send + Sync {
     /// Manifest name of the model.
     fn name(&self) -> &str;
@@ -119,11 +161,22 @@ pub trait FaceDetector: Send + Sync {
         0.4
     }
 
-    /// Detects faces in `image` letterboxed to `input_pixels`, keeping scores ≥ `threshold`.
+    /// Detects faces in `image` letterboxed to `input_pixels` square, keeping scores ≥
+    /// `threshold`.
     fn detect_view(
         &self,
         image: RgbView<'_>,
         input_pixels: u32,
+        threshold: f32,
+    ) -> Result<Vec<DetectedFace>, InferError> {
+        self.detect_canvas(image, Canvas::square(input_pixels), threshold)
+    }
+
+    /// Detects faces in `image` letterboxed into `canvas`, keeping scores ≥ `threshold`.
+    fn detect_canvas(
+        &self,
+        image: RgbView<'_>,
+        canvas: Canvas,
         threshold: f32,
     ) -> Result<Vec<DetectedFace>, InferError>;
 
@@ -230,15 +283,22 @@ fn check_input_pixels(
     fixed: u32,
     requested: u32,
 ) -> Result<(), InferError> {
-    if !dynamic && requested != fixed {
+    check_canvas(name, dynamic, fixed, Canvas::square(requested))
+}
+
+fn check_canvas(name: &str, dynamic: bool, fixed: u32, canvas: Canvas) -> Result<(), InferError> {
+    if !dynamic && canvas != Canvas::square(fixed) {
         return Err(InferError::InvalidSetting(format!(
-            "detector {name} takes only {fixed}x{fixed} input, not {requested}"
+            "detector {name} takes only {fixed}x{fixed} input, not {}x{}",
+            canvas.width, canvas.height
         )));
     }
-    if requested < 32 || !requested.is_multiple_of(32) {
-        return Err(InferError::InvalidSetting(format!(
-            "detector input {requested} must be a multiple of 32"
-        )));
+    for side in [canvas.width, canvas.height] {
+        if side < 32 || !side.is_multiple_of(32) {
+            return Err(InferError::InvalidSetting(format!(
+                "detector input {side} must be a multiple of 32"
+            )));
+        }
     }
     Ok(())
 }
@@ -256,17 +316,17 @@ impl FaceDetector for OnnxDetector {
         self.nms_iou
     }
 
-    fn detect_view(
+    fn detect_canvas(
         &self,
         image: RgbView<'_>,
-        input_pixels: u32,
+        canvas: Canvas,
         threshold: f32,
     ) -> Result<Vec<DetectedFace>, InferError> {
-        check_input_pixels(
+        check_canvas(
             &self.name,
             self.dynamic_input,
             self.default_input_pixels,
-            input_pixels,
+            canvas,
         )?;
         if image.rgb.len() != image.width as usize * image.height as usize * 3 || image.width == 0 {
             return Err(InferError::InvalidSetting(
@@ -282,22 +342,22 @@ impl FaceDetector for OnnxDetector {
             image.rgb,
             image.width,
             image.height,
-            input_pixels,
+            canvas,
             &self.normalisation,
             &mut state.input,
         );
-        let side = input_pixels as usize;
-        let tensor = TensorRef::from_array_view(([1usize, 3, side, side], state.input.as_slice()))
+        let shape = [1usize, 3, canvas.height as usize, canvas.width as usize];
+        let tensor = TensorRef::from_array_view((shape, state.input.as_slice()))
             .map_err(|e| InferError::onnx(&self.name, e))?;
         let outputs = state
             .session
             .run(ort::inputs![tensor])
             .map_err(|e| InferError::onnx(&self.name, e))?;
         let mut faces = match self.family {
-            DetectorFamily::Scrfd => decoders::scrfd(&self.name, &outputs, side, threshold)?,
-            DetectorFamily::YuNet => decoders::yunet(&self.name, &outputs, side, threshold)?,
+            DetectorFamily::Scrfd => decoders::scrfd(&self.name, &outputs, canvas, threshold)?,
+            DetectorFamily::YuNet => decoders::yunet(&self.name, &outputs, canvas, threshold)?,
             DetectorFamily::RetinaFace => {
-                decoders::retinaface(&self.name, &outputs, side, threshold)?
+                decoders::retinaface(&self.name, &outputs, canvas, threshold)?
             }
         };
         drop(outputs);
@@ -361,5 +421,30 @@ mod tests {
         assert!(check_input_pixels("yunet", false, 640, 256).is_err());
         assert!(check_input_pixels("scrfd", true, 640, 250).is_err());
         assert!(check_input_pixels("scrfd", true, 640, 256).is_ok());
+        let wide = Canvas {
+            width: 640,
+            height: 384,
+        };
+        assert!(check_canvas("scrfd", true, 640, wide).is_ok());
+        assert!(check_canvas("yunet", false, 640, wide).is_err());
+    }
+
+    #[test]
+    fn a_fitting_canvas_rounds_the_shorter_side_up_to_32() {
+        assert_eq!(
+            Canvas::fitting(1280, 720, 640),
+            Canvas {
+                width: 640,
+                height: 384
+            }
+        );
+        assert_eq!(
+            Canvas::fitting(720, 1280, 320),
+            Canvas {
+                width: 192,
+                height: 320
+            }
+        );
+        assert_eq!(Canvas::fitting(500, 500, 640), Canvas::square(640));
     }
 }

@@ -2,6 +2,7 @@
 //! size (bilinear, OpenCV `INTER_LINEAR` pixel-centre convention), image at the top-left, the
 //! rest a zero canvas, normalised per channel on the way.
 
+use super::Canvas;
 use crate::manifest::ChannelOrder;
 
 /// How pixels become network values.
@@ -29,21 +30,22 @@ impl Normalisation {
     }
 }
 
-/// Fills `tensor` (3 × side × side, resized as needed) with the letterboxed image and returns
-/// the scale applied to source coordinates.
+/// Fills `tensor` (3 × canvas height × canvas width, resized as needed) with the letterboxed
+/// image and returns the scale applied to source coordinates.
 pub(crate) fn letterbox_into(
     rgb: &[u8],
     width: u32,
     height: u32,
-    side: u32,
+    canvas: Canvas,
     normalisation: &Normalisation,
     tensor: &mut Vec<f32>,
 ) -> f32 {
-    let side_usize = side as usize;
-    let plane = side_usize * side_usize;
-    let scale = side as f32 / width.max(height) as f32;
-    let resized_width = ((width as f32 * scale).round() as usize).clamp(1, side_usize);
-    let resized_height = ((height as f32 * scale).round() as usize).clamp(1, side_usize);
+    let canvas_width = canvas.width as usize;
+    let plane = canvas_width * canvas.height as usize;
+    let scale = (canvas.width as f32 / width as f32).min(canvas.height as f32 / height as f32);
+    let resized_width = ((width as f32 * scale).round() as usize).clamp(1, canvas_width);
+    let resized_height =
+        ((height as f32 * scale).round() as usize).clamp(1, canvas.height as usize);
     let terms = normalisation.plane_terms();
     tensor.clear();
     tensor.resize(plane * 3, 0.0);
@@ -73,7 +75,7 @@ pub(crate) fn letterbox_into(
         }
         for (plane_index, plane_values) in planes.iter_mut().enumerate() {
             let (channel, multiplier, offset) = terms[plane_index];
-            let out = &mut plane_values[y * side_usize..y * side_usize + resized_width];
+            let out = &mut plane_values[y * canvas_width..y * canvas_width + resized_width];
             for (destination, value) in out.iter_mut().zip(&row_values) {
                 *destination = value[channel] * multiplier + offset;
             }
@@ -128,7 +130,7 @@ mod tests {
             std: [128.0; 3],
         };
         let mut tensor = Vec::new();
-        let scale = letterbox_into(&rgb, 4, 2, 8, &normalisation, &mut tensor);
+        let scale = letterbox_into(&rgb, 4, 2, Canvas::square(8), &normalisation, &mut tensor);
         assert_eq!(scale, 2.0);
         let inside = (200.0 - 127.5) / 128.0;
         let pad = -127.5 / 128.0;
@@ -147,7 +149,27 @@ mod tests {
             std: [1.0; 3],
         };
         let mut tensor = Vec::new();
-        letterbox_into(&rgb, 1, 1, 1, &normalisation, &mut tensor);
+        letterbox_into(&rgb, 1, 1, Canvas::square(1), &normalisation, &mut tensor);
         assert_eq!(tensor, vec![30.0, 20.0, 10.0]);
+    }
+
+    #[test]
+    fn a_wide_canvas_holds_a_wide_image_without_padding_rows() {
+        // 8x4 image into an 8x4 canvas: scale 1, every value is image.
+        let rgb = vec![50u8; 8 * 4 * 3];
+        let normalisation = Normalisation {
+            channel_order: ChannelOrder::Rgb,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        };
+        let mut tensor = Vec::new();
+        let canvas = Canvas {
+            width: 8,
+            height: 4,
+        };
+        let scale = letterbox_into(&rgb, 8, 4, canvas, &normalisation, &mut tensor);
+        assert_eq!(scale, 1.0);
+        assert_eq!(tensor.len(), 3 * 8 * 4);
+        assert!(tensor.iter().all(|v| *v == 50.0));
     }
 }

@@ -54,6 +54,7 @@ pub fn analyzer(detector: &str, recognizer: &str, pipeline: PipelineConfig) -> F
         pipeline,
         quality: QualityConfig::default(),
         onnxruntime_library: onnxruntime_library(),
+        video_detector: None,
     })
     .unwrap()
 }

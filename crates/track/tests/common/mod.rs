@@ -53,6 +53,7 @@ pub fn analyzer(threads: usize) -> Result<FaceAnalyzer, vigil_infer::InferError>
         pipeline,
         quality: QualityConfig::default(),
         onnxruntime_library: onnxruntime_library(),
+        video_detector: None,
     })
 }
 
