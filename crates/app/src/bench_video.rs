@@ -633,11 +633,14 @@ fn measure_peer(
 
 // ---- who each sighting was ----
 
+/// A crossing is expected in a window when its sighting is due this far inside it.
+const DUE_MARGIN_MS: i64 = 1000;
+
 /// Sightings judged against the scene's ground truth.
 #[derive(Debug, Clone, Copy, Default)]
 struct Judgement {
-    /// Crossings that ended (plus the tracker's max_age) inside the measured window: the
-    /// sightings the window should publish.
+    /// Crossings whose track ends (last frame plus the tracker's max_age) more than
+    /// `DUE_MARGIN_MS` inside the measured window: sightings the window must publish.
     expected: usize,
     /// Crossings that yielded a sighting (each counted once).
     found: usize,
@@ -682,7 +685,10 @@ fn judge<'v>(
                     + repeat * loop_ms
                     + (appearance.end_frame as f64 * 1000.0 / fps).round() as i64
                     + max_age_ms;
-                if window_ms.contains(&ends) {
+                // due well inside the window (a sighting follows its track's end within
+                // about a second), so neither edge of the window decides
+                if (window_ms.start + DUE_MARGIN_MS..window_ms.end - DUE_MARGIN_MS).contains(&ends)
+                {
                     expected.insert((camera.clone(), repeat, index));
                 }
             }
