@@ -4,7 +4,7 @@
 Usage: faiss_flat.py DUMP_DIR [--threads T] [--k K] [--batch-sizes 64,256]
 
 Reads rows.f32, queries.f32, truth_templates.i64, truth_scores.f32 and meta.json written by
-`vigil_index::bench::run_exact` (dump_dir), times a single-query loop and batched searches with
+`vigil_bench::exact::run_exact` (dump_dir), times a single-query loop and batched searches with
 the same batch sizes, checks faiss's top-1 against vigil's, and prints JSON.
 """
 

@@ -42,7 +42,7 @@ else
   echo "no LFW embedding cache at $LFW_CACHE (vigil eval lfw writes it): uniform synthetic rows" \
     "and synthetic queries only" >&2
 fi
-cargo build --release -p vigil-index --example bench_index >&2
+cargo build --release -p vigil-bench --example bench_index >&2
 target_dir=${CARGO_TARGET_DIR:-target}
 "$target_dir/release/examples/bench_index" --rows "$ROWS" --threads "$THREADS" \
   --queries "$QUERIES" --nprobe "$NPROBE" --rerank "$RERANK" --dir "$WORK/index" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """faiss (IndexFlatIP, IVF-PQ + exact re-rank) and hnswlib on the data dumped by vigil's
-index benchmark (`cargo run --release -p vigil-index --example bench_index -- --dump DIR`).
+index benchmark (`cargo run --release -p vigil-bench --example bench_index -- --dump DIR`).
 
 Usage: index_peers.py DUMP_DIR [--threads T] [--hnsw-m 16] [--hnsw-ef-construction 100]
        [--hnsw-ef 16,32,64,128] [--skip-flat] [--skip-hnsw]

@@ -9,7 +9,7 @@ SHARDS=${SHARDS:-1,2,4,8}
 ROWS=${ROWS:-50000,200000}
 METHOD=${METHOD:-int8}
 QUERIES=${QUERIES:-200}
-cargo build --release -p vigil-index --example shard_sim >&2
+cargo build --release -p vigil-bench --example shard_sim >&2
 target_dir=${CARGO_TARGET_DIR:-target}
 "$target_dir/release/examples/shard_sim" --shards "$SHARDS" --rows-per-shard "$ROWS" \
   --method "$METHOD" --queries "$QUERIES" --threads-per-shard 1

@@ -50,7 +50,7 @@ pub enum Command {
     Eval(EvalCommand),
     /// Benchmarks, each measured side by side with its peer.
     #[command(subcommand)]
-    Bench(BenchCommand),
+    Bench(vigil_bench::BenchCommand),
     /// Enrol LFW subjects and identify unseen photos of them (the README's main job).
     Demo(DemoArgs),
     /// Users of the API and their tokens.
@@ -342,43 +342,6 @@ pub enum EvalCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-}
-
-#[derive(Subcommand)]
-pub enum BenchCommand {
-    /// Photo pipeline images/s and per-stage ms on LFW images vs Python onnxruntime + OpenCV.
-    Pipeline {
-        #[arg(long, default_value_t = 1000)]
-        images: usize,
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        /// Images processed side by side, each worker with threads / workers intra-op threads
-        /// (0 = one worker per thread, as `vigil serve` runs by default).
-        #[arg(long, default_value_t = 0)]
-        workers: usize,
-        /// Skip the Python peer.
-        #[arg(long)]
-        no_peer: bool,
-    },
-    /// Exact 1:N search queries/s vs faiss-cpu IndexFlatIP on the same data and threads.
-    Search {
-        #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 1_000_000])]
-        rows: Vec<usize>,
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        #[arg(long, default_value_t = 200)]
-        queries: usize,
-        #[arg(long, default_value_t = 10)]
-        k: usize,
-        #[arg(long)]
-        no_peer: bool,
-    },
-    /// Live cameras: how many 720p streams keep up at 10 analysed fps with motion gating on
-    /// and off, CPU per camera vs ffmpeg decoding alone, sighting latency.
-    Video(crate::bench_video::VideoBenchArgs),
-    /// Alert latency: sighting → alert committed, on the SSE stream and at a webhook receiver,
-    /// and the sightings per second alerting keeps up with.
-    Alerts(crate::bench_alerts::AlertBenchArgs),
 }
 
 #[derive(Args)]

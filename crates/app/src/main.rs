@@ -2,9 +2,6 @@
 
 mod access;
 mod accountability;
-mod bench;
-mod bench_alerts;
-mod bench_video;
 mod cli;
 mod context;
 mod demo;
@@ -52,7 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&context, args),
         Command::Calibrate(args) => evaluate::calibrate(&context, args),
         Command::Eval(command) => evaluate::run(&context, command),
-        Command::Bench(command) => bench::run(&context, command),
+        Command::Bench(command) => bench(&context, command),
         Command::Demo(args) => demo::run(&context, args),
         Command::Users(command) => access::users(&context, command),
         Command::Audit(command) => access::audit(&context, command),
@@ -61,4 +58,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AccessReport(args) => accountability::access_report(&context, args),
         Command::Keys(command) => keys::run(&context, command),
     }
+}
+
+/// `vigil bench`: the harnesses live in `vigil-bench`; the binary lends them its configuration
+/// and how it builds analyzers and the service.
+fn bench(context: &context::Context, command: vigil_bench::BenchCommand) -> anyhow::Result<()> {
+    let bench_context = vigil_bench::BenchContext {
+        config: context.config.clone(),
+        cores: context::cores(),
+        repository_root: context::repository_root(),
+        shared_dir: &context::shared_dir,
+        analyzer_for: &|config| context.analyzer_for(config),
+        service_on: &|store| context.service_on(store),
+        spawn_webhook_waker: &serve::spawn_webhook_waker,
+    };
+    vigil_bench::run(&bench_context, command)
 }

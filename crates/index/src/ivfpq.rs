@@ -664,12 +664,37 @@ unsafe fn avx2_adc_block(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::SyntheticVectors;
+    use vigil_base::{Embedding, ModelId};
 
+    /// splitmix64, for the test data below.
+    fn split_mix(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Clustered unit rows (8 per cluster, centre plus noise, normalised): the rows of
+    /// `vigil_bench::synthetic::SyntheticVectors`, which lives above this crate.
     fn data(rows: usize, dimension: usize) -> Vec<f32> {
-        let synthetic = SyntheticVectors::new(dimension, rows);
+        let clusters = (rows / 8).max(1);
+        let symmetric =
+            |state: &mut u64| (split_mix(state) >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+        let noise_scale = 0.04 * (dimension as f32 / 3.0).sqrt();
         (0..rows)
-            .flat_map(|row| synthetic.row(row).unwrap().values().to_vec())
+            .flat_map(|row| {
+                let cluster = row % clusters;
+                let mut centre = 0x5EED_0003 ^ (cluster as u64).wrapping_mul(0xA24B_AED4_963E_E407);
+                let mut noise = 0x5EED_0001 ^ (row as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25);
+                let values = (0..dimension)
+                    .map(|_| symmetric(&mut centre) + noise_scale * symmetric(&mut noise))
+                    .collect();
+                Embedding::normalised(ModelId::new("synthetic"), values)
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
             .collect()
     }
 

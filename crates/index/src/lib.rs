@@ -9,11 +9,8 @@
 //! sightings (on disk, or in memory under encryption at rest).
 //!
 //! [`ExactIndex`] is the bare exhaustive scan over one contiguous matrix, on the same SIMD
-//! kernels as the segments; [`bench`] measures it on synthetic data and dumps that data for the
-//! faiss peer (`scripts/bench/faiss_flat.py`).
+//! kernels as the segments. The benchmarks that measure both live in `vigil-bench`.
 
-pub mod bench;
-pub mod bench_index;
 mod entry;
 mod exact;
 mod ivfpq;
@@ -52,13 +49,6 @@ pub enum IndexError {
     ModelMismatch { expected: ModelId, found: ModelId },
     #[error("cannot start the search thread pool: {0}")]
     ThreadPool(String),
-    #[error("benchmark configuration is invalid: {0}")]
-    BenchConfig(String),
-    #[error("cannot write benchmark data to {path}: {source}")]
-    BenchIo {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("cannot read or write index file {path}: {source}")]
     Io {
         path: PathBuf,

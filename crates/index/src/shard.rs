@@ -1,7 +1,8 @@
-//! A remote shard's wire protocol, as used by the scale simulation (`examples/shard_sim.rs`):
-//! length-prefixed little-endian frames over TCP. A request carries k, the search method and
-//! the query; a response the shard's top-k (id, exact score) and its own search time, so the
-//! coordinator can separate search time from fan-out and merge overhead.
+//! A remote shard's wire protocol, as used by the scale simulation
+//! (`crates/bench/examples/shard_sim.rs`): length-prefixed little-endian frames over TCP. A
+//! request carries k, the search method and the query; a response the shard's top-k (id, exact
+//! score) and its own search time, so the coordinator can separate search time from fan-out and
+//! merge overhead.
 
 use crate::entry::{SearchFilter, SearchMethod};
 use crate::segmented::SegmentedIndex;

@@ -6,7 +6,7 @@
 //! `VideoAnalysis::raise_alerts`), with the webhook dispatcher and its waker running as in
 //! `vigil serve`, delivering to a receiver on 127.0.0.1.
 
-use crate::context::{lfw_dir, Context};
+use crate::BenchContext;
 use anyhow::{bail, Context as _};
 use clap::Args;
 use std::collections::HashMap;
@@ -146,8 +146,12 @@ fn summary(name: &str, mut values_ms: Vec<f64>) -> serde_json::Value {
     line
 }
 
-pub fn run(context: &Context, args: AlertBenchArgs) -> anyhow::Result<()> {
-    let dataset = LfwDataset::new(lfw_dir(args.lfw.as_deref())?)?;
+pub fn run(context: &BenchContext<'_>, args: AlertBenchArgs) -> anyhow::Result<()> {
+    let lfw = match &args.lfw {
+        Some(path) => path.clone(),
+        None => (context.shared_dir)()?.join("data").join("lfw"),
+    };
+    let dataset = LfwDataset::new(lfw)?;
     let identities = dataset.identities()?;
     let mut ranked: Vec<_> = identities.iter().filter(|(_, p)| p.len() >= 3).collect();
     ranked.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
@@ -163,7 +167,7 @@ pub fn run(context: &Context, args: AlertBenchArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
     let database = scratch.join("vigil.db");
     let store = Arc::new(SqliteStore::open(&database)?);
-    let service = Arc::new(context.service_on(store.clone())?);
+    let service = Arc::new((context.service_on)(store.clone())?);
     let now_ms = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -279,7 +283,7 @@ pub fn run(context: &Context, args: AlertBenchArgs) -> anyhow::Result<()> {
     )?;
     let dispatcher = vigil_notify::Dispatcher::open(&database, Default::default())?.spawn()?;
     if !args.no_waker {
-        crate::serve::spawn_webhook_waker(&analysis, dispatcher.waker());
+        (context.spawn_webhook_waker)(&analysis, dispatcher.waker());
     }
     let stream_arrivals: Arrivals = Arc::default();
     {
@@ -400,12 +404,14 @@ pub fn run(context: &Context, args: AlertBenchArgs) -> anyhow::Result<()> {
             sent.len()
         );
     }
-    crate::output::json(&serde_json::json!({
+    let report = serde_json::json!({
         "watched": watched.len(),
         "sightings": sequence.len(),
         "sightings_per_second": throughput,
         "alerts": sent.len(),
         "alerts_on_strangers": raised_on_strangers,
         "stages": stages,
-    }))
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }

@@ -1,28 +1,23 @@
 //! Exact-search benchmark on deterministic synthetic data, and a memory-bandwidth probe.
 //!
 //! The data are clustered unit vectors (random centres plus noise, normalised), like a gallery
-//! of several photos per person. `run_exact` can dump rows, queries and its own top-k as raw
-//! little-endian files so `scripts/bench/faiss_flat.py` measures faiss on identical data and
-//! checks that both agree.
+//! of several photos per person ([`SyntheticVectors`]). `run_exact` can dump rows, queries and
+//! its own top-k as raw little-endian files so `scripts/bench/faiss_flat.py` measures faiss on
+//! identical data and checks that both agree.
 
-use crate::{ExactIndex, IndexError, TemplateHit};
+use crate::synthetic::SyntheticVectors;
+use crate::BenchError;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use vigil_base::{Embedding, ModelId, SubjectId, TemplateId};
+use vigil_base::{Embedding, TemplateId};
+use vigil_index::{ExactIndex, TemplateHit};
 
-/// Rows per synthetic identity cluster.
-const ROWS_PER_CLUSTER: usize = 8;
-/// Per-component noise added to a cluster centre before normalising.
-const NOISE_PER_COMPONENT: f32 = 0.04;
 /// Rows generated before their insertion is timed, so generation stays out of `build_seconds`.
 const BUILD_CHUNK_ROWS: usize = 4096;
-const ROW_SEED: u64 = 0x5EED_0001;
-const QUERY_SEED: u64 = 0x5EED_0002;
-const CENTRE_SEED: u64 = 0x5EED_0003;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExactBenchConfig {
@@ -85,99 +80,26 @@ pub struct BandwidthFigure {
     pub gigabytes_per_second: f64,
 }
 
-/// splitmix64: tiny, seedable, and good enough for synthetic vectors.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    fn next_symmetric(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
-
-/// Deterministic clustered unit vectors: item `i` of a stream is cluster centre `c` plus noise,
-/// where the centre is regenerated from its own seed rather than stored.
-pub struct SyntheticVectors {
-    dimension: usize,
-    clusters: usize,
-    model: ModelId,
-}
-
-impl SyntheticVectors {
-    pub fn new(dimension: usize, rows: usize) -> Self {
-        Self {
-            dimension,
-            clusters: (rows / ROWS_PER_CLUSTER).max(1),
-            model: ModelId::new("synthetic"),
-        }
-    }
-
-    pub fn model(&self) -> &ModelId {
-        &self.model
-    }
-
-    fn vector(&self, cluster: usize, noise_seed: u64) -> Result<Embedding, IndexError> {
-        let mut centre =
-            SplitMix(CENTRE_SEED ^ (cluster as u64).wrapping_mul(0xA24B_AED4_963E_E407));
-        let mut noise = SplitMix(noise_seed);
-        // centre components are uniform with norm about sqrt(d / 3); scale noise to match
-        let noise_scale = NOISE_PER_COMPONENT * (self.dimension as f32 / 3.0).sqrt();
-        let values = (0..self.dimension)
-            .map(|_| centre.next_symmetric() + noise_scale * noise.next_symmetric())
-            .collect();
-        Embedding::normalised(self.model.clone(), values)
-            .map_err(|error| IndexError::BenchConfig(format!("synthetic vector: {error}")))
-    }
-
-    /// The synthetic person behind row `row`: its cluster.
-    pub fn subject_of(&self, row: usize) -> SubjectId {
-        SubjectId((row % self.clusters) as i64)
-    }
-
-    /// Row `row` of the gallery: clusters take rows in turn.
-    pub fn row(&self, row: usize) -> Result<Embedding, IndexError> {
-        self.vector(
-            row % self.clusters,
-            ROW_SEED ^ (row as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25),
-        )
-    }
-
-    /// Query `query`: a fresh noisy view of a pseudo-randomly chosen cluster.
-    pub fn query(&self, query: usize) -> Result<Embedding, IndexError> {
-        let mut pick = SplitMix(QUERY_SEED ^ query as u64);
-        let cluster = (pick.next_u64() % self.clusters as u64) as usize;
-        self.vector(cluster, pick.next_u64())
-    }
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
-    move |source| IndexError::BenchIo {
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
+    move |source| BenchError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn create(path: &Path) -> Result<BufWriter<File>, IndexError> {
+fn create(path: &Path) -> Result<BufWriter<File>, BenchError> {
     Ok(BufWriter::with_capacity(
         1 << 20,
         File::create(path).map_err(io_error(path))?,
     ))
 }
 
-fn write_f32s(writer: &mut impl Write, values: &[f32], path: &Path) -> Result<(), IndexError> {
+fn write_f32s(writer: &mut impl Write, values: &[f32], path: &Path) -> Result<(), BenchError> {
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     writer.write_all(&bytes).map_err(io_error(path))
 }
 
-fn validate(config: &ExactBenchConfig) -> Result<(), IndexError> {
+fn validate(config: &ExactBenchConfig) -> Result<(), BenchError> {
     let positive = [
         ("rows", config.rows),
         ("dimension", config.dimension),
@@ -186,25 +108,23 @@ fn validate(config: &ExactBenchConfig) -> Result<(), IndexError> {
     ];
     for (name, value) in positive {
         if value == 0 {
-            return Err(IndexError::BenchConfig(format!("{name} must be positive")));
+            return Err(BenchError::Config(format!("{name} must be positive")));
         }
     }
     if config.batch_sizes.contains(&0) {
-        return Err(IndexError::BenchConfig(
-            "batch sizes must be positive".into(),
-        ));
+        return Err(BenchError::Config("batch sizes must be positive".into()));
     }
     Ok(())
 }
 
 /// Builds an index of `config.rows` synthetic rows and measures single-query and batched
 /// search throughput on a pool of `config.threads` threads.
-pub fn run_exact(config: &ExactBenchConfig) -> Result<Vec<BenchFigure>, IndexError> {
+pub fn run_exact(config: &ExactBenchConfig) -> Result<Vec<BenchFigure>, BenchError> {
     validate(config)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)
         .build()
-        .map_err(|error| IndexError::ThreadPool(error.to_string()))?;
+        .map_err(|error| BenchError::ThreadPool(error.to_string()))?;
     let threads = pool.current_num_threads();
     let data = SyntheticVectors::new(config.dimension, config.rows);
     if let Some(dir) = &config.dump_dir {
@@ -272,7 +192,7 @@ fn build_index(
     data: &SyntheticVectors,
     config: &ExactBenchConfig,
     pool: &rayon::ThreadPool,
-) -> Result<(ExactIndex, f64), IndexError> {
+) -> Result<(ExactIndex, f64), BenchError> {
     let rows_path = config.dump_dir.as_ref().map(|dir| dir.join("rows.f32"));
     let mut rows_writer = rows_path.as_deref().map(create).transpose()?;
     let mut index = ExactIndex::with_capacity(data.model().clone(), config.dimension, config.rows);
@@ -324,7 +244,7 @@ fn dump_queries_and_truth(
     config: &ExactBenchConfig,
     queries: &[Embedding],
     ground_truth: &[Vec<TemplateHit>],
-) -> Result<(), IndexError> {
+) -> Result<(), BenchError> {
     let path = dir.join("queries.f32");
     let mut writer = create(&path)?;
     for query in queries {
@@ -369,11 +289,11 @@ pub fn measure_read_bandwidth(
     buffer_bytes: usize,
     threads: usize,
     repeats: usize,
-) -> Result<BandwidthFigure, IndexError> {
+) -> Result<BandwidthFigure, BenchError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|error| IndexError::ThreadPool(error.to_string()))?;
+        .map_err(|error| BenchError::ThreadPool(error.to_string()))?;
     let threads = pool.current_num_threads();
     let words = (buffer_bytes / 8).max(8);
     let buffer: Vec<u64> = (0..words as u64).collect();
@@ -416,19 +336,6 @@ fn sum_words(words: &[u64]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn synthetic_data_is_deterministic_unit_and_clustered() {
-        let data = SyntheticVectors::new(64, 800);
-        let first = data.row(3).unwrap();
-        assert_eq!(first, data.row(3).unwrap());
-        assert!((first.values().iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-4);
-        // rows 3 and 3 + clusters share a centre; rows 3 and 4 do not
-        let same_cluster = data.row(3 + 100).unwrap();
-        let other_cluster = data.row(4).unwrap();
-        assert!(first.cosine(&same_cluster).unwrap() > first.cosine(&other_cluster).unwrap() + 0.3);
-        assert_ne!(data.query(0).unwrap(), data.query(1).unwrap());
-    }
 
     #[test]
     fn run_exact_reports_every_mode_and_dumps_consistent_files() {
@@ -483,18 +390,12 @@ mod tests {
             rows: 0,
             ..ExactBenchConfig::default()
         };
-        assert!(matches!(
-            run_exact(&config),
-            Err(IndexError::BenchConfig(_))
-        ));
+        assert!(matches!(run_exact(&config), Err(BenchError::Config(_))));
         let config = ExactBenchConfig {
             batch_sizes: vec![0],
             ..ExactBenchConfig::default()
         };
-        assert!(matches!(
-            run_exact(&config),
-            Err(IndexError::BenchConfig(_))
-        ));
+        assert!(matches!(run_exact(&config), Err(BenchError::Config(_))));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Exact-search benchmark; prints JSON. Example:
-//! `cargo run --release -p vigil-index --example bench_exact -- --rows 100000 --threads 2 --dump /tmp/vigil-bench`
+//! `cargo run --release -p vigil-bench --example bench_exact -- --rows 100000 --threads 2 --dump /tmp/vigil-bench`
 //! then `python scripts/bench/faiss_flat.py /tmp/vigil-bench --threads 2` for the faiss peer.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vigil_index::bench::{measure_read_bandwidth, run_exact, ExactBenchConfig};
+use vigil_bench::exact::{measure_read_bandwidth, run_exact, ExactBenchConfig};
 
 const USAGE: &str = "bench_exact [--rows N] [--dimension D] [--queries Q] [--threads T] [--k K] \
                      [--batch 64,256] [--dump DIR] [--bandwidth-mib MIB]";

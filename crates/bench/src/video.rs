@@ -9,7 +9,7 @@
 //! step, as real cameras are. The pipeline runs in this process exactly as `vigil serve`
 //! runs it (FaceService with the configured analyzers, VideoAnalysis, CameraManager).
 
-use crate::context::{shared_dir, Context};
+use crate::BenchContext;
 use anyhow::{bail, Context as _};
 use std::collections::HashMap;
 use std::io::Read;
@@ -89,7 +89,7 @@ pub struct VideoBenchArgs {
     pub json: Option<PathBuf>,
 }
 
-pub fn run(context: &Context, args: VideoBenchArgs) -> anyhow::Result<()> {
+pub fn run(context: &BenchContext<'_>, args: VideoBenchArgs) -> anyhow::Result<()> {
     if args.cameras.is_empty() || args.cameras.contains(&0) {
         bail!("--cameras needs counts of at least 1");
     }
@@ -98,7 +98,7 @@ pub fn run(context: &Context, args: VideoBenchArgs) -> anyhow::Result<()> {
     }
     let lfw = match &args.lfw {
         Some(path) => path.clone(),
-        None => shared_dir()?.join("data/lfw/lfw-deepfunneled"),
+        None => (context.shared_dir)()?.join("data/lfw/lfw-deepfunneled"),
     };
     let scratch = Scratch::new()?;
 
@@ -124,7 +124,7 @@ pub fn run(context: &Context, args: VideoBenchArgs) -> anyhow::Result<()> {
     // The service as `vigil serve` builds it, over a scratch database with the scene's
     // people enrolled, so sightings are matched as in production.
     let store = Arc::new(SqliteStore::open(scratch.path.join("vigil.db"))?);
-    let service = Arc::new(context.service_on(store.clone())?);
+    let service = Arc::new((context.service_on)(store.clone())?);
     enrol_scene_people(&service, &lfw, &scene)?;
     service
         .warm_up(args.width, args.width * 9 / 16)
@@ -155,18 +155,24 @@ pub fn run(context: &Context, args: VideoBenchArgs) -> anyhow::Result<()> {
         service.analyzer().video_detector().0,
         service.analyzer().video_detector().1,
         service.model(),
-        context.config.resolved_workers(crate::context::cores()),
+        context.config.resolved_workers(context.cores),
         args.seconds,
         max_age_ms
     );
 
-    wait_for_quiet(args.max_foreign_cores, args.quiet_wait, server_pid);
+    wait_for_quiet(
+        args.max_foreign_cores,
+        args.quiet_wait,
+        server_pid,
+        context.cores,
+    );
     let peer = measure_peer(
         &context.config.video.ffmpeg,
         &camera_template,
         args.peer_streams.max(1),
         args.seconds,
         server_pid,
+        context.cores,
     )?;
     println!(
         "ffmpeg alone: {} stream(s) decoding the same URL with vigil's arguments: {:.1} % of a \
@@ -187,7 +193,12 @@ pub fn run(context: &Context, args: VideoBenchArgs) -> anyhow::Result<()> {
             if !args.no_stop && failed.get(&gating).copied().unwrap_or(false) {
                 continue;
             }
-            wait_for_quiet(args.max_foreign_cores, args.quiet_wait, server_pid);
+            wait_for_quiet(
+                args.max_foreign_cores,
+                args.quiet_wait,
+                server_pid,
+                context.cores,
+            );
             let setup = RunSetup {
                 context,
                 service: &service,
@@ -207,7 +218,12 @@ pub fn run(context: &Context, args: VideoBenchArgs) -> anyhow::Result<()> {
                     "  other processes took {:.0} % of a core while measuring; once more",
                     result.cpu.foreign
                 );
-                wait_for_quiet(args.max_foreign_cores, args.quiet_wait, server_pid);
+                wait_for_quiet(
+                    args.max_foreign_cores,
+                    args.quiet_wait,
+                    server_pid,
+                    context.cores,
+                );
                 result = measure(&setup, count, gating, &args)?;
             }
             print_row(&result, &peer);
@@ -249,8 +265,8 @@ pub fn run(context: &Context, args: VideoBenchArgs) -> anyhow::Result<()> {
             "detector": service.analyzer().video_detector().0,
             "detector_input_pixels": service.analyzer().video_detector().1,
             "recognizer": service.model().to_string(),
-            "workers": context.config.resolved_workers(crate::context::cores()),
-            "cores": crate::context::cores(), "tracker_max_age_ms": max_age_ms,
+            "workers": context.config.resolved_workers(context.cores),
+            "cores": context.cores, "tracker_max_age_ms": max_age_ms,
             "ffmpeg_alone": peer.to_json(),
             "runs": runs.iter().map(|r| r.to_json(&peer)).collect::<Vec<_>>(),
         });
@@ -477,7 +493,13 @@ struct CpuUse {
     machine_busy: f64,
 }
 
-fn cpu_between(start: &CpuSnapshot, end: &CpuSnapshot, server_pid: Option<u32>) -> CpuUse {
+/// `cores`: the cores this process may use, the unit of "percent of one core".
+fn cpu_between(
+    start: &CpuSnapshot,
+    end: &CpuSnapshot,
+    server_pid: Option<u32>,
+    cores: usize,
+) -> CpuUse {
     let seconds = (end.at - start.at).as_secs_f64().max(1e-3);
     let percent = |ticks: u64| 100.0 * ticks as f64 / TICKS_PER_SECOND / seconds;
     let mut ffmpeg = end.reaped.saturating_sub(start.reaped);
@@ -494,7 +516,7 @@ fn cpu_between(start: &CpuSnapshot, end: &CpuSnapshot, server_pid: Option<u32>) 
     let process = end.own.saturating_sub(start.own);
     let busy = end.machine_busy.saturating_sub(start.machine_busy);
     let total = end.machine_total.saturating_sub(start.machine_total).max(1);
-    let cores = crate::context::cores() as f64;
+    let cores = cores as f64;
     // machine ticks are summed over cores; percent of one core = share × cores × 100
     let machine_one_core = 100.0 * busy as f64 / total as f64 * cores;
     let ours = percent(process) + percent(ffmpeg) + percent(server);
@@ -509,7 +531,7 @@ fn cpu_between(start: &CpuSnapshot, end: &CpuSnapshot, server_pid: Option<u32>) 
 
 /// Waits until other processes use less than `max_cores` (sampled over 2 s), at most `limit`
 /// seconds; other people's builds would otherwise be counted against the cameras.
-fn wait_for_quiet(max_cores: f64, limit: u64, server_pid: Option<u32>) {
+fn wait_for_quiet(max_cores: f64, limit: u64, server_pid: Option<u32>, cores: usize) {
     if limit == 0 {
         return;
     }
@@ -518,7 +540,7 @@ fn wait_for_quiet(max_cores: f64, limit: u64, server_pid: Option<u32>) {
     loop {
         let start = CpuSnapshot::take();
         std::thread::sleep(Duration::from_secs(2));
-        let foreign = cpu_between(&start, &CpuSnapshot::take(), server_pid).foreign / 100.0;
+        let foreign = cpu_between(&start, &CpuSnapshot::take(), server_pid, cores).foreign / 100.0;
         if foreign < max_cores {
             if waited {
                 eprintln!("  machine quiet (other processes {foreign:.2} cores)");
@@ -572,6 +594,7 @@ fn measure_peer(
     streams: usize,
     seconds: u64,
     server_pid: Option<u32>,
+    cores: usize,
 ) -> anyhow::Result<PeerResult> {
     let arguments = vigil_ingest::ffmpeg::decode_arguments(camera)?;
     let frame_bytes = {
@@ -620,7 +643,7 @@ fn measure_peer(
     for reader in readers {
         let _ = reader.join();
     }
-    let cpu = cpu_between(&start, &end, server_pid);
+    let cpu = cpu_between(&start, &end, server_pid, cores);
     let elapsed = (end.at - start.at).as_secs_f64();
     Ok(PeerResult {
         streams,
@@ -761,7 +784,7 @@ fn judge<'v>(
 // ---- one configuration ----
 
 struct RunSetup<'a> {
-    context: &'a Context,
+    context: &'a BenchContext<'a>,
     service: &'a Arc<vigil_pipeline::FaceService>,
     store: &'a Arc<SqliteStore>,
     camera: &'a CameraConfig,
@@ -876,7 +899,7 @@ fn measure(
 ) -> anyhow::Result<RunResult> {
     let context = setup.context;
     let video_store: Arc<dyn VideoStore> = setup.store.clone();
-    // parsed again per run: the app names no type of the tracking crate
+    // parsed again per run: this crate names no type of the tracking crate
     let tracking = VideoAnalysis::tracking_from_table(&context.config.video.tracking)?;
     // Each run gets its own sightings index, so runs do not see each other's sightings.
     let index_dir = setup.scratch.join(format!(
@@ -976,7 +999,7 @@ fn measure(
     let decoded = f1.saturating_sub(f0);
     let analysed = a1.saturating_sub(a0);
     let dropped = d1.saturating_sub(d0);
-    let cpu = cpu_between(&cpu_start, &cpu_end, setup.server_pid);
+    let cpu = cpu_between(&cpu_start, &cpu_end, setup.server_pid, context.cores);
     // only tracks that ended because the person left: a max_duration cut is not an end
     let lost: Vec<&(i64, Arc<SightingView>)> = received
         .iter()

@@ -3,7 +3,7 @@
 //! over TCP (127.0.0.1) and merges the shards' top-k. Prints one JSON line per
 //! (shard count, rows per shard) with end-to-end latency percentiles, the slowest shard's own
 //! search time, and the coordinator's fan-out + merge overhead. Example:
-//! `cargo run --release -p vigil-index --example shard_sim -- --shards 1,2,4 --rows-per-shard 100000`
+//! `cargo run --release -p vigil-bench --example shard_sim -- --shards 1,2,4 --rows-per-shard 100000`
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Instant;
 use vigil_base::SubjectId;
-use vigil_index::bench::SyntheticVectors;
+use vigil_bench::synthetic::SyntheticVectors;
 use vigil_index::shard::{
     merge_top_k, read_response, serve_connection, write_request, ShardRequest,
 };

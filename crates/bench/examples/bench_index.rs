@@ -1,12 +1,12 @@
 //! Segmented-index benchmark; prints JSON. Example:
-//! `cargo run --release -p vigil-index --example bench_index -- --rows 1000000 --threads 2 --dump target/bench-dump`
+//! `cargo run --release -p vigil-bench --example bench_index -- --rows 1000000 --threads 2 --dump target/bench-dump`
 //! then `scripts/bench/index_peers.py target/bench-dump --threads 2` for faiss and hnswlib
 //! (`scripts/bench/index.sh` runs both).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vigil_index::bench::measure_read_bandwidth;
-use vigil_index::bench_index::{run_index_bench, IndexBenchConfig};
+use vigil_bench::exact::measure_read_bandwidth;
+use vigil_bench::segmented::{run_index_bench, IndexBenchConfig};
 
 const USAGE: &str = "bench_index [--rows N] [--queries Q] [--threads T] [--k K] [--dir DIR] \
                      [--dump DIR] [--mated DIR] [--rows-file F] [--lists L] [--sub-quantizers M] \

@@ -1,70 +1,17 @@
-//! `vigil bench pipeline | search`: each figure measured in the same run as its peer, on the
-//! same data and the same number of threads. The Python peers run in the project's `.venv`,
-//! which `scripts/dev env` creates when missing.
+//! `vigil bench pipeline`: photo pipeline images/s and per-stage milliseconds on LFW images,
+//! measured in the same run as its peer (Python onnxruntime + OpenCV) on the same images and
+//! the same number of threads. The Python peer runs in the project's `.venv`, which
+//! `scripts/dev env` creates when missing.
 
-use crate::cli::BenchCommand;
-use crate::context::{repository_root, shared_dir, Context};
-use anyhow::{bail, Context as _};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use crate::peer::run_peer;
+use crate::BenchContext;
+use std::path::PathBuf;
 use std::time::Instant;
 use vigil_infer::{decode_image, DecodeLimits};
 use vigil_pipeline::lfw::LfwDataset;
 
-pub fn run(context: &Context, command: BenchCommand) -> anyhow::Result<()> {
-    match command {
-        BenchCommand::Pipeline {
-            images,
-            threads,
-            workers,
-            no_peer,
-        } => pipeline(context, images, threads, workers, no_peer),
-        BenchCommand::Search {
-            rows,
-            threads,
-            queries,
-            k,
-            no_peer,
-        } => search(context, &rows, threads, queries, k, no_peer),
-        BenchCommand::Video(args) => crate::bench_video::run(context, args),
-        BenchCommand::Alerts(args) => crate::bench_alerts::run(context, args),
-    }
-}
-
-fn python() -> anyhow::Result<PathBuf> {
-    let root = repository_root().context("cannot find the repository root")?;
-    let status = Command::new(root.join("scripts/dev"))
-        .arg("env")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("running scripts/dev env to set up .venv")?;
-    if !status.success() {
-        bail!("scripts/dev env failed");
-    }
-    Ok(root.join(".venv/bin/python"))
-}
-
-fn run_peer(script: &str, args: &[String]) -> anyhow::Result<serde_json::Value> {
-    let root = repository_root().context("cannot find the repository root")?;
-    let output = Command::new(python()?)
-        .arg(root.join(script))
-        .args(args)
-        .output()
-        .with_context(|| format!("running {script}"))?;
-    if !output.status.success() {
-        bail!(
-            "{script} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    // the report is the JSON document at the end of the output
-    let report = stdout.find('{').map_or("", |start| &stdout[start..]);
-    serde_json::from_str(report).with_context(|| format!("parsing {script} output: {stdout}"))
-}
-
-fn pipeline(
-    context: &Context,
+pub fn run(
+    context: &BenchContext<'_>,
     count: usize,
     threads: usize,
     workers: usize,
@@ -77,8 +24,8 @@ fn pipeline(
     };
     let mut config = context.config.clone();
     config.threads = (threads / workers).max(1);
-    let analyzer = context.analyzer_for(&config)?;
-    let dataset = LfwDataset::new(shared_dir()?.join("data/lfw"))?;
+    let analyzer = (context.analyzer_for)(&config)?;
+    let dataset = LfwDataset::new((context.shared_dir)()?.join("data/lfw"))?;
     let files: Vec<PathBuf> = dataset
         .identities()?
         .values()
@@ -98,7 +45,7 @@ fn pipeline(
     worker_config.threads = (threads / workers.max(1)).max(1);
     let mut analyzers = vec![analyzer];
     for _ in 1..workers.max(1) {
-        analyzers.push(context.analyzer_for(&worker_config)?);
+        analyzers.push((context.analyzer_for)(&worker_config)?);
     }
     let start = Instant::now();
     let per_worker: Vec<anyhow::Result<([f64; 4], usize)>> = std::thread::scope(|scope| {
@@ -201,6 +148,7 @@ fn pipeline(
     let mut best: Option<serde_json::Value> = None;
     for peer_threads in peer_thread_counts {
         let peer = run_peer(
+            context,
             "scripts/bench/photo_pipeline.py",
             &[
                 "--models".into(),
@@ -254,78 +202,4 @@ fn print_pipeline_row(name: &str, figures: &serde_json::Value) {
         figures["faces"].as_u64().unwrap_or(0),
         ms("decode"), ms("detect"), ms("align"), ms("embed")
     );
-}
-
-fn search(
-    context: &Context,
-    rows: &[usize],
-    threads: usize,
-    queries: usize,
-    k: usize,
-    no_peer: bool,
-) -> anyhow::Result<()> {
-    let scratch = context.cache_dir().join("bench-search");
-    for &n in rows {
-        let dump: Option<&Path> = if no_peer { None } else { Some(&scratch) };
-        let config = vigil_index::bench::ExactBenchConfig {
-            rows: n,
-            dimension: 512,
-            queries,
-            k,
-            threads,
-            batch_sizes: vec![64, 256],
-            dump_dir: dump.map(Path::to_path_buf),
-        };
-        let ours = vigil_index::bench::run_exact(&config)?;
-        println!("{n} rows × 512, k={k}, {threads} threads, {queries} queries");
-        let peer = if no_peer {
-            None
-        } else {
-            Some(run_peer(
-                "scripts/bench/faiss_flat.py",
-                &[
-                    scratch.display().to_string(),
-                    "--threads".into(),
-                    threads.to_string(),
-                    "--k".into(),
-                    k.to_string(),
-                    "--batch-sizes".into(),
-                    "64,256".into(),
-                ],
-            )?)
-        };
-        let _ = std::fs::remove_dir_all(&scratch);
-        println!(
-            "  {:<12} {:>14} {:>14} {:>8} {:>10}",
-            "mode", "vigil q/s", "faiss q/s", "ratio", "vigil GB/s"
-        );
-        for figure in &ours {
-            let theirs = peer.as_ref().and_then(|p| {
-                p["figures"].as_array()?.iter().find(|f| {
-                    f["batch"].as_u64() == Some(figure.batch as u64)
-                        && (f["mode"] == "single") == (figure.batch == 1)
-                })
-            });
-            let faiss = theirs.and_then(|f| f["queries_per_second"].as_f64());
-            println!(
-                "  {:<12} {:>14.1} {:>14} {:>8} {:>10.1}",
-                if figure.batch == 1 {
-                    "single".to_string()
-                } else {
-                    format!("batch {}", figure.batch)
-                },
-                figure.queries_per_second,
-                faiss.map_or("-".into(), |f| format!("{f:.1}")),
-                faiss.map_or("-".into(), |f| format!(
-                    "{:.2}x",
-                    figure.queries_per_second / f
-                )),
-                figure.scanned_gigabytes_per_second
-            );
-        }
-        if let Some(peer) = &peer {
-            println!("  peer: {}", peer["engine"].as_str().unwrap_or("faiss"));
-        }
-    }
-    Ok(())
 }

@@ -3,16 +3,18 @@
 //! mates are the queries. Dumps rows, queries and the exact top-k so that
 //! `scripts/bench/index_peers.py` measures faiss and hnswlib on identical data.
 
-use crate::bench::SyntheticVectors;
-use crate::entry::{CameraId, EntryKind, EntryMeta, SearchFilter, SearchMethod};
-use crate::segmented::{MemoryReport, SegmentedIndex, SegmentedOptions};
-use crate::{IndexError, IvfPqParams};
+use crate::synthetic::SyntheticVectors;
+use crate::BenchError;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vigil_base::{Embedding, ModelId, SubjectId};
+use vigil_index::{
+    CameraId, EntryKind, EntryMeta, IvfPqParams, MemoryReport, SearchFilter, SearchMethod,
+    SegmentedIndex, SegmentedOptions,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexBenchConfig {
@@ -101,17 +103,17 @@ pub struct IndexBenchReport {
     pub figures: Vec<MethodFigure>,
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
-    move |source| IndexError::BenchIo {
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
+    move |source| BenchError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn read_f32_rows(path: &Path, dimension: usize) -> Result<Vec<f32>, IndexError> {
+fn read_f32_rows(path: &Path, dimension: usize) -> Result<Vec<f32>, BenchError> {
     let bytes = std::fs::read(path).map_err(io_error(path))?;
     if bytes.len() % (dimension * 4) != 0 {
-        return Err(IndexError::BenchConfig(format!(
+        return Err(BenchError::Config(format!(
             "{} is not a whole number of {dimension}-d f32 rows",
             path.display()
         )));
@@ -122,7 +124,7 @@ fn read_f32_rows(path: &Path, dimension: usize) -> Result<Vec<f32>, IndexError> 
         .collect())
 }
 
-fn write_f32s(path: &Path, values: &[f32]) -> Result<(), IndexError> {
+fn write_f32s(path: &Path, values: &[f32]) -> Result<(), BenchError> {
     let file = std::fs::File::create(path).map_err(io_error(path))?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
     for chunk in values.chunks(1 << 16) {
@@ -145,9 +147,9 @@ fn entry_meta(id: usize, subject: SubjectId) -> EntryMeta {
 pub fn run_index_bench(
     config: &IndexBenchConfig,
     progress: &mut (dyn FnMut(&str) + Send),
-) -> Result<IndexBenchReport, IndexError> {
+) -> Result<IndexBenchReport, BenchError> {
     if config.rows == 0 || config.queries == 0 || config.k == 0 || config.dimension == 0 {
-        return Err(IndexError::BenchConfig(
+        return Err(BenchError::Config(
             "rows, queries, k and dimension must be positive".into(),
         ));
     }
@@ -155,7 +157,7 @@ pub fn run_index_bench(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)
         .build()
-        .map_err(|error| IndexError::ThreadPool(error.to_string()))?;
+        .map_err(|error| BenchError::ThreadPool(error.to_string()))?;
     let threads = pool.current_num_threads();
     let synthetic = SyntheticVectors::new(dimension, config.rows);
     let model = synthetic.model().clone();
@@ -165,7 +167,7 @@ pub fn run_index_bench(
         Some(path) => {
             let vectors = read_f32_rows(path, dimension)?;
             if vectors.len() != config.rows * dimension {
-                return Err(IndexError::BenchConfig(format!(
+                return Err(BenchError::Config(format!(
                     "{} holds {} rows, not {}",
                     path.display(),
                     vectors.len() / dimension,
@@ -182,7 +184,7 @@ pub fn run_index_bench(
                     .enumerate()
                     .try_for_each(|(row, out)| {
                         out.copy_from_slice(synthetic.row(row)?.values());
-                        Ok::<(), IndexError>(())
+                        Ok::<(), BenchError>(())
                     })
             })?;
             vectors
@@ -214,7 +216,7 @@ pub fn run_index_bench(
         .chunks_exact(dimension)
         .map(|values| Embedding::normalised(model.clone(), values.to_vec()))
         .collect::<Result<_, _>>()
-        .map_err(|error| IndexError::BenchConfig(format!("query: {error}")))?;
+        .map_err(|error| BenchError::Config(format!("query: {error}")))?;
     let generate_seconds = started.elapsed().as_secs_f64();
     if let Some(dir) = &config.dump_dir {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
@@ -275,7 +277,7 @@ pub fn run_index_bench(
 
     let filter = SearchFilter::all();
     type Ranked = Vec<Vec<(u64, f32)>>;
-    let run_single = |method: SearchMethod| -> Result<(f64, Ranked), IndexError> {
+    let run_single = |method: SearchMethod| -> Result<(f64, Ranked), BenchError> {
         index.search(&queries[0], config.k, &filter, method)?; // warm-up
         let started = Instant::now();
         let results = queries
@@ -293,7 +295,7 @@ pub fn run_index_bench(
             results,
         ))
     };
-    let run_parallel = |method: SearchMethod| -> Result<f64, IndexError> {
+    let run_parallel = |method: SearchMethod| -> Result<f64, BenchError> {
         let started = Instant::now();
         pool.install(|| {
             queries
