@@ -139,14 +139,18 @@ pub fn run(
         .models_dir
         .canonicalize()
         .unwrap_or(context.config.models_dir.clone());
-    // the peer processes one image at a time, as such scripts do; it gets the same cores as
-    // intra-op threads, and one thread too, and its better figure is the one compared
-    let mut peer_thread_counts = vec![threads];
+    // the peer at its best: one image at a time with the same cores as intra-op threads (as
+    // such scripts run), with one thread, and the way vigil runs — `workers` processes side
+    // by side with threads / workers each; its best figure is the one compared
+    let mut peer_runs = vec![(threads, 1)];
     if threads > 1 {
-        peer_thread_counts.push(1);
+        peer_runs.push((1, 1));
+    }
+    if workers > 1 {
+        peer_runs.push(((threads / workers).max(1), workers));
     }
     let mut best: Option<serde_json::Value> = None;
-    for peer_threads in peer_thread_counts {
+    for (peer_threads, peer_processes) in peer_runs {
         let peer = run_peer(
             context,
             "scripts/bench/photo_pipeline.py",
@@ -163,6 +167,8 @@ pub fn run(
                 analyzer.detection_threshold().to_string(),
                 "--threads".into(),
                 peer_threads.to_string(),
+                "--processes".into(),
+                peer_processes.to_string(),
                 "--adaptive-min".into(),
                 vigil_infer::analyzer::MIN_ADAPTIVE_INPUT_PIXELS.to_string(),
                 "--list".into(),
@@ -176,7 +182,12 @@ pub fn run(
                 return Err(error);
             }
         };
-        print_pipeline_row(&format!("python, {peer_threads} thr"), &peer);
+        let name = if peer_processes > 1 {
+            format!("python, {peer_processes}×{peer_threads} thr")
+        } else {
+            format!("python, {peer_threads} thr")
+        };
+        print_pipeline_row(&name, &peer);
         let rate = |v: &serde_json::Value| v["images_per_second"].as_f64().unwrap_or(0.0);
         if best.as_ref().is_none_or(|b| rate(&peer) > rate(b)) {
             best = Some(peer);
