@@ -167,7 +167,23 @@ pub fn run(context: &Context, command: EvalCommand) -> anyhow::Result<()> {
                 "{:<14} {:>8} {:>16} {:>16} {:>9}",
                 "quality gate", "rank-1", "FNIR@FPIR=0.01", "FNIR@FPIR=0.001", "refused"
             );
-            for (name, f) in [("off", &report.without_gate), ("on", &report.with_gate)] {
+            let fusion = &report.fusion;
+            let rows = [
+                ("off", &report.without_gate),
+                ("on", &report.with_gate),
+                ("on, max", &fusion.max),
+                ("on, centroid", &fusion.centroid),
+            ];
+            for (index, (name, f)) in rows.into_iter().enumerate() {
+                if index == 2 {
+                    println!(
+                        "subjects enrolled from several photos ({} identities, {} templates, {} mated and {} non-mated probes), fused by:",
+                        fusion.gallery_identities,
+                        fusion.templates,
+                        fusion.mated_probes,
+                        fusion.non_mated_probes
+                    );
+                }
                 let fnir = |i: usize| {
                     f.at_fpir.get(i).map_or(String::from("-"), |x| {
                         format!("{:.4} (τ {:.3})", x.fnir, x.threshold)
