@@ -656,6 +656,57 @@ fn measure_peer(
 
 // ---- who each sighting was ----
 
+/// A person who comes back within the tracker's `max_age_ms` of leaving is re-identified into
+/// the same track, so one sighting is due for the whole chain of such crossings (the busy
+/// scene's loop ends with George W Bush leaving 1 s before he starts the next loop). A chain is
+/// named by its first crossing, `(repeat, index)` on the camera's session timeline.
+struct Chains<'s> {
+    scene: &'s Scene,
+    loop_ms: i64,
+    max_age_ms: i64,
+}
+
+impl Chains<'_> {
+    fn at_ms(&self, repeat: i64, frame: u32) -> i64 {
+        repeat * self.loop_ms + (frame as f64 * 1000.0 / self.scene.fps as f64).round() as i64
+    }
+
+    /// `later` starts within max_age of `earlier`'s end, and it is the same person.
+    fn linked(&self, earlier: (i64, usize), later: (i64, usize)) -> bool {
+        let (a, b) = (
+            &self.scene.appearances[earlier.1],
+            &self.scene.appearances[later.1],
+        );
+        let gap = self.at_ms(later.0, b.start_frame) - self.at_ms(earlier.0, a.end_frame);
+        earlier != later && a.person == b.person && (0..=self.max_age_ms).contains(&gap)
+    }
+
+    fn neighbours(&self, repeat: i64) -> impl Iterator<Item = (i64, usize)> + '_ {
+        (repeat - 1..=repeat + 1)
+            .filter(|r| *r >= 0)
+            .flat_map(|r| (0..self.scene.appearances.len()).map(move |i| (r, i)))
+    }
+
+    fn next(&self, repeat: i64, index: usize) -> Option<(i64, usize)> {
+        self.neighbours(repeat)
+            .find(|&later| self.linked((repeat, index), later))
+    }
+
+    fn first(&self, mut repeat: i64, mut index: usize) -> (i64, usize) {
+        // a chain is short (a scene's loop holds each person a few times at most)
+        for _ in 0..self.scene.appearances.len() * 3 {
+            match self
+                .neighbours(repeat)
+                .find(|&earlier| self.linked(earlier, (repeat, index)))
+            {
+                Some((r, i)) => (repeat, index) = (r, i),
+                None => break,
+            }
+        }
+        (repeat, index)
+    }
+}
+
 /// A crossing is expected in a window when its sighting is due this far inside it.
 const DUE_MARGIN_MS: i64 = 1000;
 
@@ -695,6 +746,11 @@ fn judge<'v>(
     let fps = scene.fps as f64;
     let tolerance_frames = (0.5 * fps).round() as i64;
     let mut judgement = Judgement::default();
+    let chains = Chains {
+        scene,
+        loop_ms,
+        max_age_ms,
+    };
     // every crossing whose track may end inside the window, per camera
     let mut expected = std::collections::HashSet::new();
     for (camera, origin) in origins {
@@ -704,6 +760,9 @@ fn judge<'v>(
         let last = (window_ms.end - origin).div_euclid(loop_ms) + 1;
         for repeat in first..=last {
             for (index, appearance) in scene.appearances.iter().enumerate() {
+                if chains.next(repeat, index).is_some() {
+                    continue; // the chain's sighting is due when its last crossing ends
+                }
                 let ends = origin
                     + repeat * loop_ms
                     + (appearance.end_frame as f64 * 1000.0 / fps).round() as i64
@@ -712,7 +771,8 @@ fn judge<'v>(
                 // about a second), so neither edge of the window decides
                 if (window_ms.start + DUE_MARGIN_MS..window_ms.end - DUE_MARGIN_MS).contains(&ends)
                 {
-                    expected.insert((camera.clone(), repeat, index));
+                    let (first_repeat, first_index) = chains.first(repeat, index);
+                    expected.insert((camera.clone(), first_repeat, first_index));
                 }
             }
         }
@@ -753,12 +813,18 @@ fn judge<'v>(
             judgement.unexplained += 1;
             continue;
         };
-        if !seen.insert((sighting.camera.as_str().to_string(), repeat, index)) {
+        let (first_repeat, first_index) = chains.first(repeat, index);
+        let chain = (
+            sighting.camera.as_str().to_string(),
+            first_repeat,
+            first_index,
+        );
+        if !seen.insert(chain.clone()) {
             judgement.duplicates += 1;
             continue;
         }
         judgement.found += 1;
-        expected.remove(&(sighting.camera.as_str().to_string(), repeat, index));
+        expected.remove(&chain);
         let person = &scene.appearances[index].person;
         let top = sighting.candidates.first();
         if lfw_video::UNENROLLED_PEOPLE.contains(&person.as_str()) {
