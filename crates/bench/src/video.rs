@@ -616,6 +616,8 @@ fn measure_peer(
         let Some(mut stdout) = child.stdout.take() else {
             bail!("ffmpeg has no stdout");
         };
+        // the same pipe as vigil's decoder gets, so ffmpeg writes its frames alike
+        vigil_ingest::supervisor::widen_pipe(&stdout);
         children.push(child);
         let counted = counted.clone();
         readers.push(std::thread::spawn(move || {

@@ -120,9 +120,12 @@ pub fn open_session(
     // recognizer), and a pool thread that spins after its session's run takes the core the
     // next session needs. Measured with 2 threads on 2 cores, for vigil and for Python's
     // binding alike: 22.1 images/s against 13.7 with spinning (BENCHMARKS.md, "Photo pipeline").
-    builder = builder
-        .with_intra_op_spinning(false)
-        .map_err(|e| error(&e))?;
+    // (A one-thread session has no pool: nothing to set.)
+    if intra_threads != 1 {
+        builder = builder
+            .with_intra_op_spinning(false)
+            .map_err(|e| error(&e))?;
+    }
     builder.commit_from_file(path).map_err(|e| error(&e))
 }
 
