@@ -10,7 +10,7 @@ use crate::{TrackError, TrackerConfig};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use vigil_base::Embedding;
-use vigil_infer::{AnalyzedFace, AssessedFace, BoundingBox};
+use vigil_infer::{AnalyzedFace, AssessedFace, BoundingBox, DetectedFace};
 
 /// Appearance distance assumed when a pair cannot be compared (no usable embedding on one
 /// side): cosine 0.5, between typical same-person and different-person ArcFace scores, so
@@ -70,25 +70,39 @@ impl FaceCandidate {
 impl<P> FaceObservation<P> {
     /// An assessed face with the embedding the tracker asked for (None when it did not).
     pub fn from_assessed(face: &AssessedFace, embedding: Option<Embedding>, payload: P) -> Self {
-        Self {
-            bbox: face.detection.bbox,
-            landmarks: face.detection.landmarks,
-            detector_score: face.detection.score,
-            quality_score: face.quality.score,
-            usable: face.is_usable(),
+        Self::of(
+            &face.detection,
+            face.quality.score,
+            face.is_usable(),
             embedding,
             payload,
-        }
+        )
     }
 
     pub fn from_analyzed(face: &AnalyzedFace, payload: P) -> Self {
+        Self::of(
+            &face.detection,
+            face.quality.score,
+            face.is_usable(),
+            Some(face.embedding.clone()),
+            payload,
+        )
+    }
+
+    fn of(
+        detection: &DetectedFace,
+        quality_score: f32,
+        usable: bool,
+        embedding: Option<Embedding>,
+        payload: P,
+    ) -> Self {
         Self {
-            bbox: face.detection.bbox,
-            landmarks: face.detection.landmarks,
-            detector_score: face.detection.score,
-            quality_score: face.quality.score,
-            usable: face.is_usable(),
-            embedding: Some(face.embedding.clone()),
+            bbox: detection.bbox,
+            landmarks: detection.landmarks,
+            detector_score: detection.score,
+            quality_score,
+            usable,
+            embedding,
             payload,
         }
     }
