@@ -1194,3 +1194,100 @@ fn print_row(result: &RunResult, peer: &PeerResult) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_pipeline::video::SightingCandidateView;
+    use vigil_testbed::lfw_video::{Appearance, Background};
+
+    /// 10 fps, 12 s loop: Ann crosses at 1–3 s, Bob at 4–6 s, Ann again at 7–9 s (4 s after
+    /// her first crossing: not a chain), then Ann at 9.5–9.9 s (back 0.5 s after leaving: one
+    /// chain with the 7–9 s crossing).
+    fn scene() -> Scene {
+        let crossing = |person: &str, start: u32, end: u32, x: f32| Appearance {
+            person: person.into(),
+            photo: PathBuf::new(),
+            start_frame: start,
+            end_frame: end,
+            from: (x, 300.0),
+            to: (x, 300.0),
+            size_px: 200,
+        };
+        Scene {
+            width: 1280,
+            height: 720,
+            fps: 10,
+            // 12 s: the next loop's Ann comes 3.1 s after the last one left, no chain
+            frame_count: 120,
+            background: Background::Gradient,
+            appearances: vec![
+                crossing("Ann_A", 10, 30, 300.0),
+                crossing("Bob_B", 40, 60, 900.0),
+                crossing("Ann_A", 70, 90, 300.0),
+                crossing("Ann_A", 95, 99, 600.0),
+            ],
+        }
+    }
+
+    fn sighting(best_at_ms: i64, x: f32, name: Option<&str>) -> SightingView {
+        SightingView {
+            id: 1,
+            camera: CameraId::parse("cam").unwrap(),
+            track: 1,
+            started_at_ms: best_at_ms,
+            ended_at_ms: best_at_ms,
+            best_at_ms,
+            observations: 1,
+            end_reason: "lost".into(),
+            quality: 0.9,
+            detector_score: 0.9,
+            bbox: [x - 50.0, 250.0, x + 50.0, 350.0],
+            frame_width: 1280,
+            frame_height: 720,
+            trajectory: Vec::new(),
+            candidates: name
+                .map(|n| SightingCandidateView {
+                    subject_id: 1,
+                    subject_name: n.into(),
+                    score: 0.6,
+                    false_match_rate: 1e-6,
+                    false_match_rate_extrapolated: false,
+                })
+                .into_iter()
+                .collect(),
+            crop_url: String::new(),
+        }
+    }
+
+    #[test]
+    fn sightings_are_judged_by_where_and_when_and_a_returning_person_is_one_chain() {
+        let scene = scene();
+        let origins = HashMap::from([("cam".to_string(), 0i64)]);
+        // the first loop's three due sightings: Ann, Bob, and the Ann chain (due at 9.9 + 2 s)
+        let window = 0..13_000;
+        let sightings = [
+            sighting(2_000, 300.0, Some("Ann A")),
+            sighting(5_000, 900.0, Some("Ann A")),
+            // the chain's best shot is in its second crossing: still the chain's sighting
+            sighting(9_700, 600.0, Some("Ann A")),
+        ];
+        let judgement = judge(&scene, &origins, window.clone(), 2_000, sightings.iter());
+        assert_eq!(judgement.expected, 3, "{judgement:?}");
+        assert_eq!(judgement.found, 3, "{judgement:?}");
+        assert_eq!(judgement.missed, 0, "{judgement:?}");
+        assert_eq!((judgement.named, judgement.wrong), (2, 1), "{judgement:?}");
+
+        // nothing for Bob, two sightings of one chain, one where no one was
+        let sightings = [
+            sighting(2_000, 300.0, Some("Ann A")),
+            sighting(8_000, 300.0, Some("Ann A")),
+            sighting(9_700, 600.0, Some("Ann A")),
+            sighting(5_000, 100.0, None),
+        ];
+        let judgement = judge(&scene, &origins, window, 2_000, sightings.iter());
+        assert_eq!(judgement.missed, 1, "{judgement:?}");
+        assert_eq!(judgement.duplicates, 1, "{judgement:?}");
+        assert_eq!(judgement.unexplained, 1, "{judgement:?}");
+    }
+}
