@@ -151,23 +151,18 @@ impl FaceAnalyzer {
             .detection_threshold
             .or(detector_entry.score_threshold)
             .unwrap_or(DEFAULT_DETECTION_THRESHOLD);
-        let video = match &settings.video_detector {
+        // the photo detector serves video too when the settings ask for nothing else
+        let own_settings = settings.video_detector.as_ref().filter(|video| {
+            video.name != settings.detector
+                || video.input_pixels != detector.default_input_pixels()
+                || video.threshold.is_some()
+        });
+        let video = match own_settings {
             None => VideoDetector {
                 own: None,
                 input_pixels: detector.default_input_pixels(),
                 threshold: detection_threshold,
             },
-            Some(video)
-                if video.name == settings.detector
-                    && video.input_pixels == detector.default_input_pixels()
-                    && video.threshold.is_none() =>
-            {
-                VideoDetector {
-                    own: None,
-                    input_pixels: detector.default_input_pixels(),
-                    threshold: detection_threshold,
-                }
-            }
             Some(video) => {
                 let entry = manifest.get_role(&video.name, ModelRole::Detector)?;
                 let own = OnnxDetector::open(

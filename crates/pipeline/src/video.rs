@@ -6,6 +6,13 @@
 //! are busy, frames are dropped at the mailbox, never queued, so a slow model delays no camera
 //! by more than one frame and memory stays flat.
 
+mod crop;
+mod stats;
+
+pub use crop::FaceCrop;
+pub use stats::CameraAnalysisView;
+use stats::CameraStats;
+
 use crate::reports::Candidate;
 use crate::search::ranked_report;
 pub use crate::search::{search_stored, SearchFilter, SearchHit, SearchReport};
@@ -13,7 +20,6 @@ use crate::service::FaceService;
 use crate::ServiceError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -23,7 +29,7 @@ use vigil_index::{
     BuildProgress, EntryKind, EntryMeta, SearchFilter as IndexFilter, SearchMethod, SegmentedIndex,
     SegmentedOptions,
 };
-use vigil_infer::{AlignedFace, BoundingBox, DecodedImage, RgbView};
+use vigil_infer::{AlignedFace, DecodedImage, RgbView};
 use vigil_ingest::{FrameReceiver, FrameSink, Received, VideoFrame};
 use vigil_store::{
     AlertRecord, NewAlert, NewSighting, SightingCandidate, SightingId, SightingRecord,
@@ -36,9 +42,6 @@ use vigil_track::{
 
 /// Sightings kept for subscribers that fall behind; a slower subscriber misses the oldest.
 const EVENT_BUFFER: usize = 1024;
-/// The best-shot crop: the face box grown by this fraction of its size on each side.
-const CROP_MARGIN: f32 = 0.4;
-const CROP_JPEG_QUALITY: u8 = 90;
 
 /// A sighting as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -120,182 +123,6 @@ impl SightingView {
                 })
                 .collect(),
         }
-    }
-}
-
-/// What one camera's analysis has cost since it started: enough to size a box (how many
-/// frames the gate saved, how many faces were embedded, what a frame costs).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct CameraAnalysisView {
-    /// Frames the detector ran on.
-    pub detected_frames: u64,
-    /// Frames the motion gate let through without detection.
-    pub gated_frames: u64,
-    /// Faces detected (inside the camera's zones).
-    pub faces: u64,
-    /// Faces embedded: only those that can change an answer (docs/design/006).
-    pub embeddings: u64,
-    /// Seconds since the camera's analysis started.
-    pub seconds: f64,
-    pub embeddings_per_second: f64,
-    /// Mean analysis time of a frame (gate, detection, assessment, embedding, tracking).
-    pub analysis_ms_per_frame: f64,
-    /// Mean analysis time of a detected frame.
-    pub analysis_ms_per_detected_frame: f64,
-}
-
-/// The counters behind [`CameraAnalysisView`], written by the camera's analysis thread.
-struct CameraStats {
-    started: Instant,
-    detected_frames: AtomicU64,
-    gated_frames: AtomicU64,
-    faces: AtomicU64,
-    embeddings: AtomicU64,
-    frame_nanos: AtomicU64,
-    detected_frame_nanos: AtomicU64,
-}
-
-impl CameraStats {
-    fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            detected_frames: AtomicU64::new(0),
-            gated_frames: AtomicU64::new(0),
-            faces: AtomicU64::new(0),
-            embeddings: AtomicU64::new(0),
-            frame_nanos: AtomicU64::new(0),
-            detected_frame_nanos: AtomicU64::new(0),
-        }
-    }
-
-    fn frame_done(&self, detected: bool, seconds: f64) {
-        let nanos = (seconds * 1e9) as u64;
-        self.frame_nanos.fetch_add(nanos, Ordering::Relaxed);
-        if detected {
-            self.detected_frames.fetch_add(1, Ordering::Relaxed);
-            self.detected_frame_nanos
-                .fetch_add(nanos, Ordering::Relaxed);
-        } else {
-            self.gated_frames.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn faces(&self, faces: u64, embedded: u64) {
-        self.faces.fetch_add(faces, Ordering::Relaxed);
-        self.embeddings.fetch_add(embedded, Ordering::Relaxed);
-    }
-
-    fn view(&self) -> CameraAnalysisView {
-        let detected = self.detected_frames.load(Ordering::Relaxed);
-        let gated = self.gated_frames.load(Ordering::Relaxed);
-        let embeddings = self.embeddings.load(Ordering::Relaxed);
-        let seconds = self.started.elapsed().as_secs_f64();
-        let mean_ms = |nanos: u64, frames: u64| {
-            if frames == 0 {
-                0.0
-            } else {
-                nanos as f64 / frames as f64 / 1e6
-            }
-        };
-        CameraAnalysisView {
-            detected_frames: detected,
-            gated_frames: gated,
-            faces: self.faces.load(Ordering::Relaxed),
-            embeddings,
-            seconds,
-            embeddings_per_second: if seconds > 0.0 {
-                embeddings as f64 / seconds
-            } else {
-                0.0
-            },
-            analysis_ms_per_frame: mean_ms(
-                self.frame_nanos.load(Ordering::Relaxed),
-                detected + gated,
-            ),
-            analysis_ms_per_detected_frame: mean_ms(
-                self.detected_frame_nanos.load(Ordering::Relaxed),
-                detected,
-            ),
-        }
-    }
-}
-
-/// A best-shot candidate's pixels, cut from its frame so the frame itself can be dropped.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FaceCrop {
-    /// Where the crop's top-left corner is in the frame.
-    origin: [f32; 2],
-    width: u32,
-    height: u32,
-    rgb: Vec<u8>,
-}
-
-impl FaceCrop {
-    fn cut(frame: &DecodedImage, bbox: &BoundingBox) -> Self {
-        let margin_x = bbox.width() * CROP_MARGIN;
-        let margin_y = bbox.height() * CROP_MARGIN;
-        let clamp_x = |v: f32| v.clamp(0.0, frame.width as f32) as u32;
-        let clamp_y = |v: f32| v.clamp(0.0, frame.height as f32) as u32;
-        let x1 = clamp_x(bbox.x1 - margin_x);
-        let y1 = clamp_y(bbox.y1 - margin_y);
-        let x2 = clamp_x(bbox.x2 + margin_x).max(x1 + 1).min(frame.width);
-        let y2 = clamp_y(bbox.y2 + margin_y).max(y1 + 1).min(frame.height);
-        let (width, height) = (x2.saturating_sub(x1).max(1), y2.saturating_sub(y1).max(1));
-        let mut rgb = Vec::with_capacity((width * height * 3) as usize);
-        for row in y1..y1 + height {
-            let start = ((row as usize * frame.width as usize) + x1 as usize) * 3;
-            let end = start + width as usize * 3;
-            match frame.rgb.get(start..end) {
-                Some(line) => rgb.extend_from_slice(line),
-                None => rgb.resize(rgb.len() + width as usize * 3, 0),
-            }
-        }
-        Self {
-            origin: [x1 as f32, y1 as f32],
-            width,
-            height,
-            rgb,
-        }
-    }
-
-    /// The embedding of the face `observation` shows in this crop (its landmarks are frame
-    /// coordinates): for a track that never showed a usable face, so that its sighting still
-    /// carries the embedding of its best shot, which is never matched (docs/design/006).
-    fn embed(
-        &self,
-        observation: &FaceObservation<FaceCrop>,
-        analyzer: &vigil_infer::FaceAnalyzer,
-    ) -> Result<Embedding, ServiceError> {
-        let image = DecodedImage::from_rgb(self.width, self.height, self.rgb.clone())?;
-        let [dx, dy] = self.origin;
-        let face = vigil_infer::DetectedFace {
-            bbox: BoundingBox {
-                x1: observation.bbox.x1 - dx,
-                y1: observation.bbox.y1 - dy,
-                x2: observation.bbox.x2 - dx,
-                y2: observation.bbox.y2 - dy,
-            },
-            score: observation.detector_score,
-            landmarks: observation.landmarks.map(|[x, y]| [x - dx, y - dy]),
-        };
-        let aligned = analyzer.align(&image, &face);
-        analyzer
-            .embed(std::slice::from_ref(&aligned))?
-            .pop()
-            .ok_or_else(|| ServiceError::Invalid("the recognizer returned no embedding".into()))
-    }
-
-    fn to_jpeg(&self) -> Result<Vec<u8>, ServiceError> {
-        let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, CROP_JPEG_QUALITY)
-            .encode(
-                &self.rgb,
-                self.width,
-                self.height,
-                image::ExtendedColorType::Rgb8,
-            )
-            .map_err(|e| ServiceError::Invalid(format!("cannot encode the best shot: {e}")))?;
-        Ok(out)
     }
 }
 
@@ -555,12 +382,6 @@ impl VideoAnalysis {
                 return;
             }
         };
-        let stats = Arc::new(CameraStats::new());
-        self.stats
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(worker.camera.id.clone(), stats.clone());
-        worker.stats = stats.clone();
         let idle_limit = Duration::from_millis(self.tracking.tracker.max_age_ms.max(0) as u64);
         loop {
             match frames.recv(Duration::from_millis(200)) {
@@ -581,7 +402,7 @@ impl VideoAnalysis {
                     // a replaced camera's new worker may already have registered
                     if all
                         .get(&worker.camera.id)
-                        .is_some_and(|s| Arc::ptr_eq(s, &stats))
+                        .is_some_and(|s| Arc::ptr_eq(s, &worker.stats))
                     {
                         all.remove(&worker.camera.id);
                     }
@@ -625,6 +446,12 @@ impl<'a> CameraWorker<'a> {
         let tracker = Tracker::new(analysis.tracking.tracker.clone())
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let metric_label = camera.id.0.clone();
+        let stats = Arc::new(CameraStats::new());
+        analysis
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(camera.id.clone(), stats.clone());
         Ok(Self {
             analysis,
             camera,
@@ -634,7 +461,7 @@ impl<'a> CameraWorker<'a> {
             last_timestamp_ms: 0,
             frame_size: (0, 0),
             metric_label,
-            stats: Arc::new(CameraStats::new()),
+            stats,
         })
     }
 
