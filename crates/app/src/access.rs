@@ -112,7 +112,7 @@ pub fn audit(context: &Context, command: AuditCommand) -> anyhow::Result<()> {
             } else {
                 Vec::new()
             };
-            let report = store.with_connection(|connection| {
+            let report = store.with_read_connection(|connection| {
                 vigil_audit::verify_sealed(connection, &anchors, store.sealer())
             })?;
             println!(
@@ -134,7 +134,7 @@ pub fn audit(context: &Context, command: AuditCommand) -> anyhow::Result<()> {
                     let file = std::fs::File::create(&path)
                         .with_context(|| format!("creating {}", path.display()))?;
                     let mut writer = std::io::BufWriter::new(file);
-                    let head = store.with_connection(|connection| {
+                    let head = store.with_read_connection(|connection| {
                         vigil_audit::export(connection, &mut writer, from)
                     })?;
                     writer.flush()?;
@@ -143,7 +143,7 @@ pub fn audit(context: &Context, command: AuditCommand) -> anyhow::Result<()> {
                 None => {
                     let stdout = std::io::stdout();
                     let mut writer = stdout.lock();
-                    store.with_connection(|connection| {
+                    store.with_read_connection(|connection| {
                         vigil_audit::export(connection, &mut writer, from)
                     })?
                 }

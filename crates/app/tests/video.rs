@@ -177,6 +177,10 @@ record = true
 
 [video]
 segment_seconds = 2
+
+# The webhook receiver below listens on 127.0.0.1, refused unless allowed (design 010).
+[webhooks]
+allowed_hosts = ["127.0.0.1"]
 "#,
             rtsp.url("lfw")
         ),

@@ -22,9 +22,9 @@ pub use error::AuditError;
 pub use export::export;
 pub use hash::canonical_json;
 pub use log::{
-    actor_activity, append, append_sealed, entries, head, probe_binding, probe_image,
-    ActorActivity, AuditFilter, DEFAULT_LIMIT, MAX_LIMIT, MAX_PROBE_BYTES, MAX_REQUEST_BYTES,
-    MAX_TEXT_BYTES,
+    actor_activity, append, append_sealed, distinct_probes_of, entries, head, probe_binding,
+    probe_image, ActorActivity, AuditFilter, DEFAULT_LIMIT, MAX_LIMIT, MAX_PROBE_BYTES,
+    MAX_REQUEST_BYTES, MAX_TEXT_BYTES,
 };
 pub use verify::{verify, verify_export, verify_sealed, Problem, VerifyReport};
 

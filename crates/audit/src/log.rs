@@ -221,6 +221,24 @@ pub fn head(conn: &Connection) -> Result<ChainHead, AuditError> {
     }
 }
 
+/// How many distinct probe images entries of `actions` name: the work ahead of a report that
+/// compares every stored probe with a person (one scan, nothing kept).
+pub fn distinct_probes_of(conn: &Connection, actions: &[AuditAction]) -> Result<u64, AuditError> {
+    if actions.is_empty() {
+        return Ok(0);
+    }
+    let placeholders = vec!["?"; actions.len()].join(", ");
+    let count: i64 = conn.query_row(
+        &format!(
+            "SELECT count(DISTINCT probe_sha256) FROM audit_entries \
+             WHERE probe_sha256 IS NOT NULL AND action IN ({placeholders})"
+        ),
+        rusqlite::params_from_iter(actions.iter().map(|action| action.as_str())),
+        |row| row.get(0),
+    )?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// The probe image stored under `sha256`, if any, opened with `sealer` when it is sealed (a
 /// sealed image without a sealer is an error, never returned as is).
 pub fn probe_image(

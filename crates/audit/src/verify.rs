@@ -297,16 +297,26 @@ pub fn verify_sealed(
         None
     };
     let mut walker = Walker::new(anchors, true);
-    let mut probes_named = Vec::new();
+    // The walk streams: one cursor over the chain, each row checked and dropped, so memory
+    // stays flat however long the log (docs/design/008). Only the first missing probe is kept.
+    let mut first_missing_probe = None;
+    let mut missing_probes = 0_u64;
     {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_entries ORDER BY sequence");
         let mut statement = conn.prepare(&sql)?;
+        let mut probe_stored = conn.prepare("SELECT 1 FROM audit_probes WHERE sha256 = ?1")?;
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
             match raw_entry_from_row(row) {
                 Ok(entry) => {
                     if let Some(sha256) = &entry.probe_sha256 {
-                        probes_named.push((entry.sequence, sha256.clone()));
+                        if !probe_stored.exists([sha256])? {
+                            missing_probes += 1;
+                            first_missing_probe.get_or_insert_with(|| Problem::ProbeMissing {
+                                sequence: entry.sequence,
+                                sha256: sha256.clone(),
+                            });
+                        }
                     }
                     walker.entry(&entry);
                 }
@@ -321,25 +331,23 @@ pub fn verify_sealed(
         }
     }
     let mut report = walker.finish();
-    check_probes(conn, &probes_named, &mut report, sealer)?;
+    if let Some(problem) = first_missing_probe {
+        report.report(problem);
+        *report
+            .problem_counts
+            .entry("probe_missing".to_owned())
+            .or_default() = missing_probes;
+    }
+    check_probes(conn, &mut report, sealer)?;
     Ok(report)
 }
 
+/// Checks every stored probe image against the sha256 it is stored under, one row at a time.
 fn check_probes(
     conn: &Connection,
-    probes_named: &[(u64, String)],
     report: &mut VerifyReport,
     sealer: Option<&Sealer>,
 ) -> Result<(), AuditError> {
-    let mut exists = conn.prepare("SELECT 1 FROM audit_probes WHERE sha256 = ?1")?;
-    for (sequence, sha256) in probes_named {
-        if !exists.exists([sha256])? {
-            report.report(Problem::ProbeMissing {
-                sequence: *sequence,
-                sha256: sha256.clone(),
-            });
-        }
-    }
     let mut statement = conn.prepare("SELECT sha256, image FROM audit_probes ORDER BY sha256")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {

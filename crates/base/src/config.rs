@@ -55,6 +55,7 @@ pub struct VigilConfig {
     pub misuse: MisuseConfig,
     pub video: VideoConfig,
     pub encryption: EncryptionConfig,
+    pub webhooks: WebhooksConfig,
     /// Cameras started with the server; the cameras API adds, changes and removes more.
     pub cameras: Vec<CameraConfig>,
 }
@@ -67,6 +68,17 @@ pub struct EncryptionConfig {
     /// Key file: one key per line (`vigil keys generate`), the last one active. Relative to
     /// the working directory, like every other path here.
     pub key_file: Option<PathBuf>,
+}
+
+/// Where webhooks may be sent (docs/design/010). By default only https to public addresses:
+/// private (RFC 1918, fc00::/7), loopback, link-local (cloud metadata), unspecified and
+/// multicast targets are refused, checked on the resolved address at each send.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Host names or addresses, as written in webhook URLs, that an admin trusts: plain http
+    /// and private or loopback addresses are allowed for them (an on-premises receiver).
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -138,6 +150,7 @@ impl Default for VigilConfig {
             misuse: MisuseConfig::default(),
             video: VideoConfig::default(),
             encryption: EncryptionConfig::default(),
+            webhooks: WebhooksConfig::default(),
             cameras: Vec::new(),
         }
     }

@@ -261,6 +261,9 @@ pub fn run(context: &BenchContext<'_>, args: AlertBenchArgs) -> anyhow::Result<(
     // Delivery as in `vigil serve`: the dispatcher and its waker; and an SSE-side subscriber.
     let webhook_arrivals: Arrivals = Arc::default();
     let url = spawn_receiver(webhook_arrivals.clone())?;
+    // The receiver is on 127.0.0.1, which webhooks reach only when allowed (design 010).
+    let webhook_targets = vigil_notify::TargetPolicy::allowing(["127.0.0.1"]);
+    store.set_webhook_targets(webhook_targets.clone());
     store.create_webhook(
         &vigil_notify::NewSubscription {
             url,
@@ -281,7 +284,14 @@ pub fn run(context: &BenchContext<'_>, args: AlertBenchArgs) -> anyhow::Result<(
         false,
         None,
     )?;
-    let dispatcher = vigil_notify::Dispatcher::open(&database, Default::default())?.spawn()?;
+    let dispatcher = vigil_notify::Dispatcher::open(
+        &database,
+        vigil_notify::DispatcherOptions {
+            targets: webhook_targets,
+            ..Default::default()
+        },
+    )?
+    .spawn()?;
     if !args.no_waker {
         (context.spawn_webhook_waker)(&analysis, dispatcher.waker());
     }

@@ -4,9 +4,9 @@ use crate::error::NotifyError;
 use crate::outbox::DeliveryId;
 use crate::retry::{random_unit, RetryPolicy};
 use crate::signature::sign;
+use crate::target::{TargetPolicy, TargetRefused};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, TransactionBehavior};
-use std::io::Read;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -23,6 +23,9 @@ pub struct DispatcherOptions {
     /// Longest sleep of the background thread between rounds; it also wakes when a delivery
     /// falls due and on `DispatcherHandle::wake`. Catches deliveries queued by other processes.
     pub idle_poll: Duration,
+    /// Hosts allowed over http and on private addresses; every other target must be https to
+    /// a public address, checked on the resolved address at each send.
+    pub targets: TargetPolicy,
 }
 
 impl Default for DispatcherOptions {
@@ -32,6 +35,7 @@ impl Default for DispatcherOptions {
             batch_size: 32,
             workers: 4,
             idle_poll: Duration::from_secs(5),
+            targets: TargetPolicy::default(),
         }
     }
 }
@@ -78,7 +82,11 @@ impl Dispatcher {
     /// A dispatcher on `connection`, whose database already holds the `notify_` tables.
     pub fn new(connection: Connection, options: DispatcherOptions) -> Result<Self, NotifyError> {
         connection.busy_timeout(Duration::from_secs(5))?;
+        let targets = options.targets.clone();
         let agent = ureq::AgentBuilder::new()
+            // Every connection goes to addresses the policy checked, resolved once: no second
+            // lookup between the check and the connection for a rebinding name to exploit.
+            .resolver(move |netloc: &str| targets.resolve(netloc))
             .timeout(options.retry.timeout)
             // A redirected POST is ambiguous; receivers must answer at the configured URL.
             .redirects(0)
@@ -290,6 +298,14 @@ impl Dispatcher {
     }
 
     fn send(&self, job: &Job, now_ms: i64) -> AttemptResult {
+        // The subscription may predate the policy, or the policy may have narrowed since.
+        if let Err(refusal) = self.options.targets.check_url(&job.url) {
+            return AttemptResult {
+                status_code: None,
+                error: Some(refusal.to_string()),
+                duration_ms: 0,
+            };
+        }
         let timestamp = now_ms.div_euclid(1000).to_string();
         let signature = sign(&job.secret, &timestamp, job.payload.as_bytes());
         let started = Instant::now();
@@ -312,19 +328,14 @@ impl Dispatcher {
                 let status = response.status();
                 (Some(status), Some(format!("HTTP {status}")))
             }
-            Err(ureq::Error::Status(status, response)) => {
-                let mut excerpt = Vec::new();
-                let _ = response.into_reader().take(200).read_to_end(&mut excerpt);
-                let excerpt = String::from_utf8_lossy(&excerpt);
-                let excerpt = excerpt.trim();
-                let message = if excerpt.is_empty() {
-                    format!("HTTP {status}")
-                } else {
-                    format!("HTTP {status}: {excerpt}")
-                };
-                (Some(status), Some(message))
+            // The receiver's body is neither read nor kept: it could echo anything (an
+            // internal page, a secret) into a log that admins read back over the API.
+            Err(ureq::Error::Status(status, _response)) => {
+                (Some(status), Some(format!("HTTP {status}")))
             }
-            Err(ureq::Error::Transport(transport)) => (None, Some(transport.to_string())),
+            Err(ureq::Error::Transport(transport)) => {
+                (None, Some(transport_error_class(&transport)))
+            }
         };
         AttemptResult {
             status_code,
@@ -467,6 +478,33 @@ impl Drop for DispatcherHandle {
     fn drop(&mut self) {
         self.stop_and_join();
     }
+}
+
+/// What went wrong without a response, in a form fit for the delivery log: a target refusal
+/// says why; other failures give their kind and message, without the URL (it may hold
+/// credentials).
+fn transport_error_class(transport: &ureq::Transport) -> String {
+    let mut source = std::error::Error::source(transport);
+    while let Some(error) = source {
+        if let Some(refused) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<TargetRefused>())
+        {
+            return refused.to_string();
+        }
+        source = error.source();
+    }
+    let mut class = transport.kind().to_string();
+    if let Some(message) = transport.message() {
+        class.push_str(": ");
+        class.push_str(message);
+    }
+    if let Some(source) = std::error::Error::source(transport) {
+        class.push_str(": ");
+        class.push_str(&source.to_string());
+    }
+    class
 }
 
 fn duration_ms(duration: Duration) -> i64 {

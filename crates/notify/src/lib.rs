@@ -13,14 +13,15 @@ mod outbox;
 mod retry;
 mod signature;
 mod subscription;
+mod target;
 
 pub use dispatcher::{
     system_now_ms, Dispatcher, DispatcherHandle, DispatcherOptions, DispatcherWaker, RoundReport,
 };
 pub use error::NotifyError;
 pub use outbox::{
-    attempts, delivery, enqueue, purge_finished, recent_deliveries, redeliver, Attempt, Delivery,
-    DeliveryId, DeliveryState, MAX_PAYLOAD_BYTES,
+    attempts, delivery, enqueue, error_class, purge_finished, recent_deliveries, redeliver,
+    Attempt, Delivery, DeliveryId, DeliveryState, MAX_PAYLOAD_BYTES,
 };
 pub use retry::RetryPolicy;
 pub use signature::{
@@ -31,6 +32,7 @@ pub use subscription::{
     subscriptions, validate_event_kind, validate_url, NewSubscription, Subscription,
     SubscriptionId, MAX_EVENT_KIND_BYTES, MAX_SECRET_BYTES, MAX_URL_BYTES,
 };
+pub use target::{forbidden_reason, TargetPolicy, TargetRefused};
 
 /// Creates the `notify_subscriptions`, `notify_deliveries` and `notify_attempts` tables and
 /// their indexes. Version 1; frozen once released, like every migration.

@@ -218,6 +218,17 @@ pub fn purge_finished(conn: &Connection, finished_before_ms: i64) -> Result<usiz
         .execute([finished_before_ms])?)
 }
 
+/// A logged error as it may be shown back: the status of an HTTP failure without anything the
+/// receiver wrote. Attempts logged before bodies stopped being kept read `HTTP 500: <body>`.
+pub fn error_class(error: &str) -> &str {
+    match error.strip_prefix("HTTP ") {
+        Some(rest) if rest.len() >= 3 && rest.as_bytes()[..3].iter().all(u8::is_ascii_digit) => {
+            &error[..8]
+        }
+        _ => error,
+    }
+}
+
 struct RawDelivery {
     id: i64,
     subscription_id: i64,
@@ -263,5 +274,21 @@ impl RawDelivery {
             finished_at_ms: self.finished_at_ms,
             last_error: self.last_error,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_class;
+
+    #[test]
+    fn an_http_error_is_shown_without_the_receivers_body() {
+        assert_eq!(error_class("HTTP 500: internal trace"), "HTTP 500");
+        assert_eq!(error_class("HTTP 404"), "HTTP 404");
+        assert_eq!(
+            error_class("Connection Failed: refused"),
+            "Connection Failed: refused"
+        );
+        assert_eq!(error_class("HTTP x"), "HTTP x");
     }
 }

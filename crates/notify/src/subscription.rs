@@ -1,6 +1,7 @@
 //! Subscriptions: where to send which events, and the secret to sign them with.
 
 use crate::error::NotifyError;
+use crate::target::TargetPolicy;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::fmt;
 
@@ -23,7 +24,8 @@ impl fmt::Display for SubscriptionId {
 /// A subscription to create.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewSubscription {
-    /// Where to POST: an `http` or `https` URL.
+    /// Where to POST: an `https` URL to a public address, or any `http(s)` URL to a host the
+    /// [`TargetPolicy`] allows.
     pub url: String,
     /// The HMAC key receivers verify signatures with (see `generate_secret`).
     pub secret: String,
@@ -121,8 +123,9 @@ pub fn validate_event_kind(kind: &str) -> Result<(), NotifyError> {
     }
 }
 
-fn validate(subscription: &NewSubscription) -> Result<(), NotifyError> {
+fn validate(subscription: &NewSubscription, targets: &TargetPolicy) -> Result<(), NotifyError> {
     validate_url(&subscription.url)?;
+    targets.check_url(&subscription.url)?;
     if subscription.secret.is_empty() || subscription.secret.len() > MAX_SECRET_BYTES {
         return Err(NotifyError::Invalid(format!(
             "the secret must be 1 to {MAX_SECRET_BYTES} bytes"
@@ -134,12 +137,15 @@ fn validate(subscription: &NewSubscription) -> Result<(), NotifyError> {
         .try_for_each(|kind| validate_event_kind(kind))
 }
 
+/// Stores a subscription after checking its URL against `targets` (https, and a literal
+/// address must be public, unless the host is allowed); names are checked again at each send.
 pub fn create_subscription(
     conn: &Connection,
     subscription: &NewSubscription,
+    targets: &TargetPolicy,
     now_ms: i64,
 ) -> Result<Subscription, NotifyError> {
-    validate(subscription)?;
+    validate(subscription, targets)?;
     let mut event_kinds = subscription.event_kinds.clone();
     event_kinds.sort();
     event_kinds.dedup();

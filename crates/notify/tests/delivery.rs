@@ -5,12 +5,19 @@ use std::time::{Duration, Instant};
 use vigil_notify::{
     attempts, create_subscription, delete_subscription, delivery, enqueue, recent_deliveries,
     redeliver, set_subscription_enabled, verify_signature, DeliveryState, Dispatcher,
-    DispatcherOptions, NewSubscription, NotifyError, RetryPolicy, SubscriptionId, SCHEMA_SQL,
+    DispatcherOptions, NewSubscription, NotifyError, RetryPolicy, SubscriptionId, TargetPolicy,
+    SCHEMA_SQL,
 };
 
 const T0: i64 = 1_700_000_000_000;
 const SECRET: &str = "s3cret-for-tests";
 const PAYLOAD: &str = r#"{"alert_id":17,"subject":"Jane Roe","state":"open","score":0.83}"#;
+
+/// The test receivers listen on 127.0.0.1 over plain http, which only an allowance permits
+/// (design 010); `b.example` is a plain-http subscription that is never sent to.
+fn receivers() -> TargetPolicy {
+    TargetPolicy::allowing(["127.0.0.1", "b.example"])
+}
 
 fn subscribe(conn: &rusqlite::Connection, url: &str, kinds: &[&str]) -> SubscriptionId {
     create_subscription(
@@ -22,6 +29,7 @@ fn subscribe(conn: &rusqlite::Connection, url: &str, kinds: &[&str]) -> Subscrip
             enabled: true,
             description: "test receiver".to_owned(),
         },
+        &receivers(),
         T0,
     )
     .expect("subscribe")
@@ -35,6 +43,7 @@ fn options(max_attempts: u32) -> DispatcherOptions {
             timeout: Duration::from_secs(2),
             ..RetryPolicy::default()
         },
+        targets: receivers(),
         ..DispatcherOptions::default()
     }
 }
@@ -310,7 +319,7 @@ fn malformed_subscriptions_and_events_are_refused() {
         let mut subscription = base.clone();
         change(&mut subscription);
         matches!(
-            create_subscription(&conn, &subscription, T0),
+            create_subscription(&conn, &subscription, &TargetPolicy::default(), T0),
             Err(NotifyError::Invalid(_))
         )
     };
@@ -323,7 +332,7 @@ fn malformed_subscriptions_and_events_are_refused() {
     assert!(refused(
         &|s| s.event_kinds = vec!["Alert Created".to_owned()]
     ));
-    let stored = create_subscription(&conn, &base, T0).unwrap();
+    let stored = create_subscription(&conn, &base, &TargetPolicy::default(), T0).unwrap();
     assert!(!format!("{stored:?}").contains(SECRET));
 
     for (kind, payload) in [("alert.created", "{not json"), ("", PAYLOAD)] {

@@ -8,8 +8,8 @@ use crate::reports::SubjectDetail;
 use crate::video::SightingView;
 use crate::{FaceService, ServiceError};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use vigil_audit::{AuditAction, AuditFilter, AuditRecord};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use vigil_audit::{AuditAction, AuditFilter};
 use vigil_base::{Embedding, SubjectId, TemplateId};
 use vigil_store::{AlertRecord, SightingId, SightingQuery, SqliteStore, VideoStore, WatchEntry};
 
@@ -215,104 +215,107 @@ pub fn build_report(
         });
     }
 
-    // Searches: those that returned the person, and those whose probe shows them.
+    // Searches: those that returned the person, and those whose probe shows them. The log is
+    // read page by page on a read-only connection (it may hold millions of searches; a report
+    // must neither load them all nor hold up identify and enrol on the store's connection),
+    // and only the searches that concern the person are kept.
     let subject_numbers: BTreeSet<i64> = subjects.iter().map(|s| s.0).collect();
     let sighting_numbers: BTreeSet<i64> = sightings.keys().map(|s| s.0).collect();
-    let mut searches_seen: Vec<AuditRecord> = Vec::new();
+    let compare_probes = request.check_probes && !faces.is_empty();
+    let total = if compare_probes {
+        store
+            .with_read_connection(|connection| {
+                vigil_audit::distinct_probes_of(connection, &SEARCH_ACTIONS)
+            })
+            .map_err(|e| ServiceError::Invalid(format!("audit log: {e}")))?
+    } else {
+        0
+    };
+    let total = usize::try_from(total).unwrap_or(usize::MAX);
+    let mut probes = ProbeVerdicts::default();
+    let mut searches = Vec::new();
     for action in SEARCH_ACTIONS {
         let mut after = None;
         loop {
-            let page = store.with_connection(|connection| {
-                vigil_audit::entries(
-                    connection,
-                    &AuditFilter {
-                        action: Some(action),
-                        after_sequence: after,
-                        limit: Some(vigil_audit::MAX_LIMIT),
-                        ..AuditFilter::default()
-                    },
-                )
-            });
-            let page = page.map_err(|e| ServiceError::Invalid(format!("audit log: {e}")))?;
+            let page = store
+                .with_read_connection(|connection| {
+                    vigil_audit::entries(
+                        connection,
+                        &AuditFilter {
+                            action: Some(action),
+                            after_sequence: after,
+                            limit: Some(vigil_audit::MAX_LIMIT),
+                            ..AuditFilter::default()
+                        },
+                    )
+                })
+                .map_err(|e| ServiceError::Invalid(format!("audit log: {e}")))?;
             let Some(last) = page.last() else { break };
             after = Some(last.sequence);
-            searches_seen.extend(page);
-        }
-    }
-    searches_seen.sort_by_key(|record| record.sequence);
-    let probe_shas: BTreeSet<String> = if request.check_probes && !faces.is_empty() {
-        searches_seen
-            .iter()
-            .filter_map(|record| record.probe_sha256.clone())
-            .collect()
-    } else {
-        BTreeSet::new()
-    };
-    let mut probe_matches: HashMap<String, bool> = HashMap::new();
-    let mut probes_unreadable = 0;
-    let total = probe_shas.len();
-    for (done, sha256) in probe_shas.iter().enumerate() {
-        progress(done, total);
-        let image = store
-            .with_connection(|connection| {
-                vigil_audit::probe_image(connection, sha256, store.sealer())
-            })
-            .map_err(|e| ServiceError::Invalid(format!("audit log: {e}")))?;
-        let shows_person = match image.map(|bytes| service.usable_face_embeddings(&bytes)) {
-            Some(Ok((_, probe_faces))) => probe_faces.iter().any(|probe| {
-                faces
-                    .iter()
-                    .any(|face| face.cosine(probe).is_ok_and(|score| score >= threshold))
-            }),
-            _ => {
-                probes_unreadable += 1;
-                false
+            for record in page {
+                let mut found_by = Vec::new();
+                let findings = record.request.get("findings");
+                let listed = |key: &str, wanted: &BTreeSet<i64>| {
+                    findings
+                        .and_then(|f| f.get(key))
+                        .and_then(|ids| ids.as_array())
+                        .is_some_and(|ids| {
+                            ids.iter()
+                                .filter_map(|v| v.as_i64())
+                                .any(|id| wanted.contains(&id))
+                        })
+                };
+                if listed("subjects", &subject_numbers) || listed("sightings", &sighting_numbers) {
+                    found_by.push("result".to_string());
+                }
+                if let Some(sha256) = record.probe_sha256.as_deref().filter(|_| compare_probes) {
+                    let compared = probes.compared;
+                    let shows_person = probes.shows_person(sha256, |sha256| {
+                        progress(compared.min(total), total);
+                        let image = store
+                            .with_read_connection(|connection| {
+                                vigil_audit::probe_image(connection, sha256, store.sealer())
+                            })
+                            .map_err(|e| ServiceError::Invalid(format!("audit log: {e}")))?;
+                        Ok(
+                            match image.map(|bytes| service.usable_face_embeddings(&bytes)) {
+                                Some(Ok((_, probe_faces))) => {
+                                    Some(probe_faces.iter().any(|probe| {
+                                        faces.iter().any(|face| {
+                                            face.cosine(probe).is_ok_and(|score| score >= threshold)
+                                        })
+                                    }))
+                                }
+                                _ => None,
+                            },
+                        )
+                    })?;
+                    if shows_person {
+                        found_by.push("probe".to_string());
+                    }
+                }
+                if found_by.is_empty() {
+                    continue;
+                }
+                searches.push(ReportedSearch {
+                    sequence: record.sequence,
+                    at_ms: record.at_ms,
+                    user_name: record.actor.user_name,
+                    action: record.action.as_str().to_string(),
+                    case_ref: record.case_ref,
+                    reason: record.reason,
+                    outcome: format!("{} {}", record.outcome.kind.as_str(), record.outcome.detail)
+                        .trim()
+                        .to_string(),
+                    found_by,
+                    probe_sha256: record.probe_sha256,
+                });
             }
-        };
-        probe_matches.insert(sha256.clone(), shows_person);
+        }
     }
+    searches.sort_by_key(|search| search.sequence);
     progress(total, total);
-    let mut searches = Vec::new();
-    for record in searches_seen {
-        let mut found_by = Vec::new();
-        let findings = record.request.get("findings");
-        let listed = |key: &str, wanted: &BTreeSet<i64>| {
-            findings
-                .and_then(|f| f.get(key))
-                .and_then(|ids| ids.as_array())
-                .is_some_and(|ids| {
-                    ids.iter()
-                        .filter_map(|v| v.as_i64())
-                        .any(|id| wanted.contains(&id))
-                })
-        };
-        if listed("subjects", &subject_numbers) || listed("sightings", &sighting_numbers) {
-            found_by.push("result".to_string());
-        }
-        if record
-            .probe_sha256
-            .as_ref()
-            .is_some_and(|sha| probe_matches.get(sha).copied().unwrap_or(false))
-        {
-            found_by.push("probe".to_string());
-        }
-        if found_by.is_empty() {
-            continue;
-        }
-        searches.push(ReportedSearch {
-            sequence: record.sequence,
-            at_ms: record.at_ms,
-            user_name: record.actor.user_name,
-            action: record.action.as_str().to_string(),
-            case_ref: record.case_ref,
-            reason: record.reason,
-            outcome: format!("{} {}", record.outcome.kind.as_str(), record.outcome.detail)
-                .trim()
-                .to_string(),
-            found_by,
-            probe_sha256: record.probe_sha256,
-        });
-    }
+    let probes_unreadable = probes.unreadable;
 
     Ok(SubjectAccessReport {
         generated_at_ms: now_ms,
@@ -329,6 +332,56 @@ pub fn build_report(
         probes_checked: total,
         probes_unreadable,
     })
+}
+
+/// Most verdicts on probes that do not show the person kept at once; past it they are
+/// forgotten (a probe seen again is compared again), so a report's memory does not grow with
+/// the number of distinct probes in the log. Probes that show the person are all kept: they
+/// are part of the report.
+const REMEMBERED_NON_MATCHING_PROBES: usize = 16_384;
+
+/// What is known of the probes compared so far.
+#[derive(Default)]
+struct ProbeVerdicts {
+    showing_person: HashSet<String>,
+    not_showing_person: HashSet<String>,
+    /// Comparisons made (a forgotten probe seen again counts twice).
+    compared: usize,
+    /// Distinct probes that could not be analysed (missing, corrupt, or no usable face),
+    /// counted once each while remembered.
+    unreadable: usize,
+}
+
+impl ProbeVerdicts {
+    /// Whether the probe `sha256` shows the person; `compare` returns `Some(verdict)`, or
+    /// `None` when the probe cannot be analysed.
+    fn shows_person(
+        &mut self,
+        sha256: &str,
+        compare: impl FnOnce(&str) -> Result<Option<bool>, ServiceError>,
+    ) -> Result<bool, ServiceError> {
+        if self.showing_person.contains(sha256) {
+            return Ok(true);
+        }
+        if self.not_showing_person.contains(sha256) {
+            return Ok(false);
+        }
+        let verdict = compare(sha256)?;
+        self.compared += 1;
+        if verdict.is_none() {
+            self.unreadable += 1;
+        }
+        let shows_person = verdict.unwrap_or(false);
+        if shows_person {
+            self.showing_person.insert(sha256.to_owned());
+        } else {
+            if self.not_showing_person.len() >= REMEMBERED_NON_MATCHING_PROBES {
+                self.not_showing_person.clear();
+            }
+            self.not_showing_person.insert(sha256.to_owned());
+        }
+        Ok(shows_person)
+    }
 }
 
 fn escape(text: &str) -> String {

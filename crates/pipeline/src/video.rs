@@ -43,6 +43,11 @@ use vigil_track::{
 /// Sightings kept for subscribers that fall behind; a slower subscriber misses the oldest.
 const EVENT_BUFFER: usize = 1024;
 
+/// Index entries kept for a retry while the sightings index cannot be written (a few KiB
+/// each). Past it the oldest are given up: the next start rebuilds the index from the store,
+/// which holds every sighting, so nothing is lost for good.
+const MAX_UNINDEXED_ENTRIES: usize = 20_000;
+
 /// A sighting as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SightingView {
@@ -174,6 +179,9 @@ pub struct VideoAnalysis {
     alerts: broadcast::Sender<Arc<AlertRecord>>,
     /// Per camera, while its analysis runs.
     stats: Arc<Mutex<HashMap<CameraId, Arc<CameraStats>>>>,
+    /// Index entries of stored sightings whose index write failed, oldest first; retried
+    /// before the next write and before every search.
+    unindexed: Arc<Mutex<Vec<(EntryMeta, Vec<f32>)>>>,
 }
 
 impl VideoAnalysis {
@@ -204,6 +212,7 @@ impl VideoAnalysis {
             events,
             alerts,
             stats: Arc::default(),
+            unindexed: Arc::default(),
         }))
     }
 
@@ -303,6 +312,74 @@ impl VideoAnalysis {
         &self.store
     }
 
+    /// Records a finished sighting: stores it, raises its alerts (stored with their webhook
+    /// deliveries in the alert's transaction, then published), and only then adds its
+    /// embeddings to the sightings index. The index is a derived copy: a failed write there
+    /// (a full or failing disk) must not cost an alert, so it is kept for a retry (before the
+    /// next write and before every search) and never fails the sighting. `usable` are the
+    /// embeddings fit for matching, `now_ms` the time the watchlist entries are judged at.
+    pub fn record_sighting(
+        &self,
+        sighting: &NewSighting,
+        usable: &[&Embedding],
+        now_ms: i64,
+    ) -> Result<(SightingId, Vec<AlertRecord>), ServiceError> {
+        let id = self.store.insert_sighting(sighting)?;
+        let raised = self.raise_alerts(id, usable, now_ms);
+        let entries: Vec<(EntryMeta, Vec<f32>)> = sighting
+            .embeddings
+            .iter()
+            .enumerate()
+            .filter(|(_, (embedding, _))| embedding.model() == self.service.model())
+            .map(|(rank, (embedding, _))| {
+                (
+                    entry_meta(id, rank, &sighting.camera, sighting.best_at_ms),
+                    embedding.values().to_vec(),
+                )
+            })
+            .collect();
+        self.index_or_keep_for_retry(entries);
+        Ok((id, raised?))
+    }
+
+    /// Index entries waiting for a retry after a failed index write.
+    pub fn unindexed_entries(&self) -> usize {
+        self.unindexed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Writes the entries waiting since a failed index write; returns how many still wait.
+    pub fn retry_unindexed(&self) -> usize {
+        self.index_or_keep_for_retry(Vec::new())
+    }
+
+    /// Writes the waiting entries and `entries` in one batch (one fsync); on failure keeps them
+    /// all for the next try. Returns how many wait.
+    fn index_or_keep_for_retry(&self, entries: Vec<(EntryMeta, Vec<f32>)>) -> usize {
+        let mut unindexed = self.unindexed.lock().unwrap_or_else(|p| p.into_inner());
+        unindexed.extend(entries);
+        if unindexed.is_empty() {
+            return 0;
+        }
+        match self.index.insert_batch(&unindexed) {
+            Ok(()) => {
+                unindexed.clear();
+                metrics::gauge!("vigil_sighting_index_backlog_entries").set(0.0);
+            }
+            Err(error) => {
+                metrics::counter!("vigil_sighting_index_write_failures_total").increment(1);
+                let excess = unindexed.len().saturating_sub(MAX_UNINDEXED_ENTRIES);
+                unindexed.drain(..excess);
+                tracing::error!(target: "vigil::video", %error, waiting = unindexed.len(),
+                    given_up = excess, "cannot write the sightings index; alerts are unaffected, the entries are retried (and rebuilt from the store at the next start)");
+                metrics::gauge!("vigil_sighting_index_backlog_entries").set(unindexed.len() as f64);
+            }
+        }
+        unindexed.len()
+    }
+
     /// Retrospective search: where and when was the probe's face seen? Only sightings at or
     /// below `false_match_rate` (default: the configured one) are returned, best first.
     pub fn search(
@@ -316,6 +393,8 @@ impl VideoAnalysis {
         let rate = false_match_rate.unwrap_or(service.matching().false_match_rate);
         // An invalid rate is refused before any face is analysed.
         service.score_threshold(rate)?;
+        // Sightings whose index write failed are searchable as soon as the index takes them.
+        self.retry_unindexed();
         let (probe_sha256, embedding) = service.probe_embedding(probe)?;
         let limit = limit.clamp(1, 1000);
         let mut index_filter = IndexFilter::all().kinds([EntryKind::SIGHTING]);
@@ -363,6 +442,14 @@ impl VideoAnalysis {
         let deleted = self
             .store
             .delete_sightings_ended_before(before_ms, matched, now_ms)?;
+        if !deleted.is_empty() {
+            // A purged sighting waiting for its index write must not come back by the retry.
+            let gone: std::collections::HashSet<SightingId> = deleted.iter().copied().collect();
+            self.unindexed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|(meta, _)| !gone.contains(&sighting_of(meta.id)));
+        }
         for sighting in &deleted {
             for rank in 0..ENTRY_IDS_PER_SIGHTING as usize {
                 let id = entry_id(*sighting, rank);
@@ -671,18 +758,11 @@ impl<'a> CameraWorker<'a> {
                 })
                 .collect(),
         };
-        let id = self.analysis.store.insert_sighting(&sighting)?;
-        for (rank, (embedding, _)) in sighting.embeddings.iter().enumerate() {
-            if embedding.model() == self.analysis.service.model() {
-                let meta = entry_meta(id, rank, &self.camera.id, sighting.best_at_ms);
-                self.analysis.index.insert(meta, embedding)?;
-            }
-        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let raised = self.analysis.raise_alerts(id, &usable, now)?;
+        let (id, raised) = self.analysis.record_sighting(&sighting, &usable, now)?;
         if !raised.is_empty() {
             // A finished track → its alerts committed, queued for webhooks and on the SSE
             // stream; webhook delivery adds `vigil_webhook_delivery_latency_seconds`.

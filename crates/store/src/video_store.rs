@@ -194,7 +194,9 @@ pub trait VideoStore: Send + Sync {
     /// All segments (of one camera, or all), oldest first.
     fn segments(&self, camera: Option<&CameraId>) -> Result<Vec<SegmentRecord>, StoreError>;
     /// Removes segment rows and lists their paths as garbage, in one transaction; the caller
-    /// then unlinks the files and calls `forget_garbage`.
+    /// then unlinks the files and calls `forget_garbage`. A segment overlapping (same camera,
+    /// overlapping time) a sighting held as case evidence (see `delete_sightings_ended_before`)
+    /// is kept and not listed: the footage is held with its sighting.
     fn retire_segments(&self, ids: &[i64]) -> Result<Vec<String>, StoreError>;
     /// Paths whose rows were retired but whose files may still exist (after a crash).
     fn garbage(&self) -> Result<Vec<String>, StoreError>;

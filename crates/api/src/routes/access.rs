@@ -345,7 +345,7 @@ pub async fn audit_entries(
     };
     let store = state.access().store.clone();
     let entries = tokio::task::spawn_blocking(move || {
-        store.with_connection(|connection| vigil_audit::entries(connection, &filter))
+        store.with_read_connection(|connection| vigil_audit::entries(connection, &filter))
     })
     .await?
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -365,7 +365,7 @@ pub async fn audit_verify(
             .map(vigil_audit::read_anchors)
             .transpose()?
             .unwrap_or_default();
-        store.with_connection(|connection| {
+        store.with_read_connection(|connection| {
             vigil_audit::verify_sealed(connection, &anchors, store.sealer())
         })
     })

@@ -463,7 +463,10 @@ pub async fn webhook_deliveries(
                 created_at_ms: d.created_at_ms,
                 next_attempt_at_ms: d.next_attempt_at_ms,
                 finished_at_ms: d.finished_at_ms,
-                last_error: d.last_error,
+                // Status, timing and error class only: never what the receiver answered.
+                last_error: d
+                    .last_error
+                    .map(|error| vigil_notify::error_class(&error).to_owned()),
             })
             .collect(),
     ))

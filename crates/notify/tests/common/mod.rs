@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use vigil_notify::SCHEMA_SQL;
 
+/// Part of every answer's body, to check the body is not stored.
+pub const RECEIVER_BODY_MARKER: &str = "internal stack trace: db password hunter2";
+
 /// One request as the receiver saw it; header names lowercased.
 #[derive(Debug, Clone)]
 pub struct ReceivedRequest {
@@ -64,7 +67,8 @@ impl Receiver {
                     held.push(stream);
                     continue;
                 }
-                let body = format!("status {status}");
+                // What a careless receiver answers; the delivery log must never keep it.
+                let body = format!("status {status}; {RECEIVER_BODY_MARKER}");
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -73,6 +77,16 @@ impl Receiver {
             }
         });
         Receiver { url, requests }
+    }
+
+    /// The port the receiver listens on (at 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.url
+            .trim_start_matches("http://127.0.0.1:")
+            .split('/')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("a receiver URL")
     }
 
     pub fn received(&self) -> Vec<ReceivedRequest> {

@@ -23,13 +23,13 @@ use crate::records::{
     normalise_notes, normalise_subject_name, validate_new_template, Enrolment, EnrolmentReceipt,
     NewTemplate, Subject, SubjectRef, SubjectSummary, TemplateInfo, TemplateRecord,
 };
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rows::{
     count_from_sql, decode_embedding, is_unique_violation, now_ms, subject_from_row,
     template_info_from_row, to_sql_integer, SUBJECT_COLUMNS, TEMPLATE_INFO_COLUMNS,
 };
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use std::path::Path;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_audit::NewAuditEntry;
 use vigil_base::{Embedding, ModelId, SubjectId, TemplateId};
@@ -40,12 +40,25 @@ pub(crate) use sealing::audit_in;
 /// How long a statement waits for another process's write lock before failing with "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `FaceStore` on SQLite. One connection behind a mutex: the gallery is written rarely and read
-/// mostly at start-up, so a connection pool would add nothing but complexity.
+/// Read-only connections kept open for reuse; more are opened while all are busy.
+const IDLE_READ_CONNECTIONS: usize = 4;
+
+/// `FaceStore` on SQLite. One read-write connection behind a mutex: the gallery is written
+/// rarely and read mostly at start-up. Long read-only work (audit verification and export,
+/// audit listing, subject access reports) runs on separate read-only connections instead
+/// ([`SqliteStore::with_read_connection`]): in WAL mode readers see a snapshot and never wait
+/// for the writer, so a report over a long log does not hold up identify or enrol.
 pub struct SqliteStore {
     connection: Mutex<Connection>,
+    /// The database file, for read-only connections; `None` for an in-memory store, whose
+    /// readers share the one connection.
+    path: Option<PathBuf>,
+    /// Idle read-only connections to `path`.
+    readers: Mutex<Vec<Connection>>,
     /// Keys for encryption at rest (docs/design/011); `None`: blobs are written in plaintext.
     sealer: Option<Sealer>,
+    /// Where webhook subscriptions may point (`[webhooks] allowed_hosts`); set at start-up.
+    webhook_targets: RwLock<vigil_notify::TargetPolicy>,
 }
 
 impl SqliteStore {
@@ -79,7 +92,36 @@ impl SqliteStore {
         // In WAL mode NORMAL never corrupts the database; a power cut can lose only the last
         // transactions, not the fsync per commit that FULL costs.
         connection.pragma_update(None, "synchronous", "NORMAL")?;
-        Self::configure_and_migrate(connection, sealer)
+        let mut store = Self::configure_and_migrate(connection, sealer)?;
+        store.path = Some(path.to_path_buf());
+        Ok(store)
+    }
+
+    /// Runs read-only `work` on a connection of its own (a snapshot in WAL mode), so it neither
+    /// waits for nor holds up writers on the store's connection. For an in-memory store, or if
+    /// no read-only connection can be opened, it runs on the store's connection: slower under
+    /// load, never a different answer. A write through a read-only connection fails.
+    pub fn with_read_connection<T>(&self, work: impl FnOnce(&Connection) -> T) -> T {
+        let Some(path) = &self.path else {
+            return work(&self.connection.lock());
+        };
+        let idle = self.readers.lock().pop();
+        let reader = match idle.map_or_else(|| open_reader(path), Ok) {
+            Ok(reader) => reader,
+            Err(error) => {
+                tracing::warn!(%error, "reading on the store's connection instead");
+                return work(&self.connection.lock());
+            }
+        };
+        let result = work(&reader);
+        // A reader left inside a transaction by `work` would pin an old snapshot: drop it.
+        if reader.is_autocommit() {
+            let mut readers = self.readers.lock();
+            if readers.len() < IDLE_READ_CONNECTIONS {
+                readers.push(reader);
+            }
+        }
+        result
     }
 
     /// Runs `work` on the store's connection: the user directory (`vigil_auth`) and the audit
@@ -145,9 +187,29 @@ impl SqliteStore {
         sealing::check_keys(&connection, sealer.as_ref())?;
         Ok(Self {
             connection: Mutex::new(connection),
+            path: None,
+            readers: Mutex::new(Vec::new()),
             sealer,
+            webhook_targets: RwLock::new(vigil_notify::TargetPolicy::default()),
         })
     }
+}
+
+/// A read-only connection to the database file at `path` (already migrated, in WAL mode).
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let reader = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|error| {
+        StoreError::Database(format!(
+            "cannot open {} for reading: {error}",
+            path.display()
+        ))
+    })?;
+    reader.busy_timeout(BUSY_TIMEOUT)?;
+    reader.pragma_update(None, "query_only", "ON")?;
+    Ok(reader)
 }
 
 fn find_subject(connection: &Connection, id: SubjectId) -> Result<Option<Subject>, StoreError> {

@@ -397,16 +397,7 @@ impl VideoStore for SqliteStore {
             Some(true) => format!("AND (top_subject IS NOT NULL OR {ALERTED})"),
             Some(false) => format!("AND top_subject IS NULL AND NOT {ALERTED}"),
         };
-        // The case's end is its closing or its expiry, whichever came first.
-        let condition = format!(
-            "ended_at < ?1 {kind} AND NOT EXISTS (
-                SELECT 1 FROM alerts
-                JOIN watchlist_entries ON watchlist_entries.id = alerts.watchlist_entry
-                JOIN cases ON cases.reference = watchlist_entries.case_ref
-                WHERE alerts.sighting = sightings.id AND alerts.state != 'rejected'
-                  AND ?2 < min(coalesce(cases.closed_at, cases.expires_at), cases.expires_at)
-                           + cases.evidence_retention_days * 86400000)"
-        );
+        let condition = format!("ended_at < ?1 {kind} AND NOT {HELD_AS_EVIDENCE}");
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let ids: Vec<i64> = {
@@ -492,16 +483,24 @@ impl VideoStore for SqliteStore {
     }
 
     fn retire_segments(&self, ids: &[i64]) -> Result<Vec<String>, StoreError> {
+        let now_ms = now_ms();
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut paths = Vec::with_capacity(ids.len());
+        // A segment showing a sighting held as case evidence (the hold of
+        // `delete_sightings_ended_before`) is the evidence's footage: it stays, whatever the
+        // recording limits say, until the hold ends.
+        let retire = format!(
+            "DELETE FROM recording_segments WHERE id = ?1 AND NOT EXISTS (
+                SELECT 1 FROM sightings WHERE sightings.camera = recording_segments.camera
+                  AND sightings.started_at <= recording_segments.ended_at
+                  AND sightings.ended_at >= recording_segments.started_at
+                  AND {HELD_AS_EVIDENCE})
+             RETURNING path"
+        );
         for id in ids {
             let path: Option<String> = transaction
-                .query_row(
-                    "DELETE FROM recording_segments WHERE id = ?1 RETURNING path",
-                    [id],
-                    |row| row.get(0),
-                )
+                .query_row(&retire, params![id, now_ms], |row| row.get(0))
                 .optional()?;
             if let Some(path) = path {
                 transaction.execute(
@@ -548,6 +547,17 @@ impl VideoStore for SqliteStore {
         SqliteStore::insert_alert(self, alert, now_ms)
     }
 }
+
+/// SQL: the row `sightings` is held as evidence at `?2` (unix ms): it raised an alert that is
+/// not rejected, and the alert's case is open or ended less than its evidence period ago. The
+/// case's end is its closing or its expiry, whichever came first.
+const HELD_AS_EVIDENCE: &str = "EXISTS (
+    SELECT 1 FROM alerts
+    JOIN watchlist_entries ON watchlist_entries.id = alerts.watchlist_entry
+    JOIN cases ON cases.reference = watchlist_entries.case_ref
+    WHERE alerts.sighting = sightings.id AND alerts.state != 'rejected'
+      AND ?2 < min(coalesce(cases.closed_at, cases.expires_at), cases.expires_at)
+               + cases.evidence_retention_days * 86400000)";
 
 impl SqliteStore {
     /// Records that a search under `case` returned these sightings: the case's investigators may

@@ -655,7 +655,35 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// Adds a webhook subscription, with its audit entry, in one transaction.
+    /// The hosts webhooks may reach beyond https to public addresses (`[webhooks]
+    /// allowed_hosts`); checked when a subscription is created. The dispatcher gets the same
+    /// policy in its options and checks resolved addresses at each send.
+    pub fn set_webhook_targets(&self, targets: vigil_notify::TargetPolicy) {
+        *self.webhook_targets.write() = targets;
+    }
+
+    pub fn webhook_targets(&self) -> vigil_notify::TargetPolicy {
+        self.webhook_targets.read().clone()
+    }
+
+    /// Deletes webhook deliveries delivered or given up before `finished_before_ms`, with their
+    /// attempt log: their payloads describe alerts and sightings, so they go with sighting
+    /// retention (serve's retention job passes the matched-sighting cutoff). Pending ones stay.
+    pub fn purge_finished_webhook_deliveries(
+        &self,
+        finished_before_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let mut connection = self.connection.lock();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let purged = vigil_notify::purge_finished(&transaction, finished_before_ms)
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        transaction.commit()?;
+        Ok(purged)
+    }
+
+    /// Adds a webhook subscription, with its audit entry, in one transaction. A URL the target
+    /// policy refuses (plain http, or a private, loopback or link-local literal address, to a
+    /// host not allowed) is `Invalid`.
     pub fn create_webhook(
         &self,
         subscription: &vigil_notify::NewSubscription,
@@ -664,8 +692,10 @@ impl SqliteStore {
     ) -> Result<vigil_notify::Subscription, StoreError> {
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let created = vigil_notify::create_subscription(&transaction, subscription, now_ms)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let targets = self.webhook_targets();
+        let created =
+            vigil_notify::create_subscription(&transaction, subscription, &targets, now_ms)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
         audit_in(&transaction, audit, now_ms, self.sealer.as_ref())?;
         transaction.commit()?;
         Ok(created)
