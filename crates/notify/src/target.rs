@@ -73,7 +73,7 @@ impl TargetPolicy {
     /// Whether `host` (as in a URL; IPv6 with or without brackets) is allowed explicitly.
     pub fn allows_host(&self, host: &str) -> bool {
         let host = normalize_host(host);
-        self.allowed_hosts.iter().any(|allowed| *allowed == host)
+        self.allowed_hosts.contains(&host)
     }
 
     /// The creation-time rule: https, and a literal address must be public, unless the host is

@@ -43,6 +43,9 @@ use vigil_track::{
 /// Sightings kept for subscribers that fall behind; a slower subscriber misses the oldest.
 const EVENT_BUFFER: usize = 1024;
 
+/// One entry of the sightings index: its metadata and its vector.
+type IndexRow = (EntryMeta, Vec<f32>);
+
 /// Index entries kept for a retry while the sightings index cannot be written (a few KiB
 /// each). Past it the oldest are given up: the next start rebuilds the index from the store,
 /// which holds every sighting, so nothing is lost for good.
@@ -181,7 +184,7 @@ pub struct VideoAnalysis {
     stats: Arc<Mutex<HashMap<CameraId, Arc<CameraStats>>>>,
     /// Index entries of stored sightings whose index write failed, oldest first; retried
     /// before the next write and before every search.
-    unindexed: Arc<Mutex<Vec<(EntryMeta, Vec<f32>)>>>,
+    unindexed: Arc<Mutex<Vec<IndexRow>>>,
 }
 
 impl VideoAnalysis {
@@ -326,7 +329,7 @@ impl VideoAnalysis {
     ) -> Result<(SightingId, Vec<AlertRecord>), ServiceError> {
         let id = self.store.insert_sighting(sighting)?;
         let raised = self.raise_alerts(id, usable, now_ms);
-        let entries: Vec<(EntryMeta, Vec<f32>)> = sighting
+        let entries: Vec<IndexRow> = sighting
             .embeddings
             .iter()
             .enumerate()
@@ -357,7 +360,7 @@ impl VideoAnalysis {
 
     /// Writes the waiting entries and `entries` in one batch (one fsync); on failure keeps them
     /// all for the next try. Returns how many wait.
-    fn index_or_keep_for_retry(&self, entries: Vec<(EntryMeta, Vec<f32>)>) -> usize {
+    fn index_or_keep_for_retry(&self, entries: Vec<IndexRow>) -> usize {
         let mut unindexed = self.unindexed.lock().unwrap_or_else(|p| p.into_inner());
         unindexed.extend(entries);
         if unindexed.is_empty() {

@@ -1,4 +1,6 @@
 //! A real HTTP receiver on 127.0.0.1 for the delivery tests.
+// Each test binary uses part of it.
+#![allow(dead_code)]
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
