@@ -8,6 +8,9 @@ use vigil_ingest::CameraManager;
 use vigil_pipeline::video::VideoAnalysis;
 use vigil_store::VideoStore;
 
+/// How long requests in flight may take to finish once a stop is requested.
+const REQUEST_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     let store = context.open_sqlite()?;
     let service = Arc::new(context.service_on(store.clone())?);
@@ -118,10 +121,24 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
             .with_video(video)
             .with_audit_anchors(context.audit_anchors_path())
             .with_misuse_policy(context.config.misuse.clone());
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        vigil_api::serve(listener, state, shutdown).await?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut serving = tokio::spawn(vigil_api::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        tokio::select! {
+            finished = &mut serving => return Ok(finished??),
+            () = stop_requested() => {}
+        }
+        let _ = stop.send(());
+        // Requests in flight get a moment to finish; an open SSE stream never would, and a
+        // service manager's stop timeout must not be spent waiting on it.
+        match tokio::time::timeout(REQUEST_DRAIN, &mut serving).await {
+            Ok(finished) => finished??,
+            Err(_) => {
+                tracing::warn!("requests still open after {REQUEST_DRAIN:?}: closing them");
+                serving.abort();
+            }
+        }
         anyhow::Ok(())
     });
     // Stop the ffmpeg processes and flush open tracks into sightings before exiting.
@@ -136,6 +153,29 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(%error, "cannot publish the audit head");
     }
     served
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (how systemd, Docker and Kubernetes stop a
+/// service): both drain the same way, open tracks flushed into sightings and the audit head
+/// published. Without a SIGTERM handler the default action killed the process mid-write.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+                tracing::info!("stop requested: draining");
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C still stops"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stop requested: draining");
 }
 
 /// A background job's thread, woken every interval until stopped on shutdown.

@@ -571,7 +571,13 @@ fn cameras_are_added_changed_and_removed_through_the_api_without_a_restart() {
     let directory = tempfile::tempdir().unwrap();
     let data = directory.path().join("data");
     let config = directory.path().join("vigil.toml");
-    std::fs::write(&config, "").unwrap();
+    // File cameras are read only under the media root (design 007).
+    let media = shared().join("data/video").canonicalize().unwrap();
+    std::fs::write(
+        &config,
+        format!("[video]\nmedia_root = {:?}\n", media.display().to_string()),
+    )
+    .unwrap();
     let (client, _) = client_for(&data);
     let server = serve(&data, &config);
     let base = format!("http://{}", server.address);
@@ -584,7 +590,7 @@ fn cameras_are_added_changed_and_removed_through_the_api_without_a_restart() {
             .status(),
         401
     );
-    let clip = shared().join("data/video/head-pose-face-detection-male.mp4");
+    let clip = media.join("head-pose-face-detection-male.mp4");
 
     let camera = serde_json::json!({
         "id": "door",

@@ -356,9 +356,10 @@ impl VigilConfig {
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let mut seen = std::collections::HashSet::new();
+        let sources = self.video.source_policy();
         for camera in &self.cameras {
             camera
-                .validate()
+                .validate_under(&sources)
                 .map_err(|e| ConfigError::Invalid(format!("camera {:?}: {e}", camera.id.0)))?;
             if !seen.insert(&camera.id) {
                 return Err(ConfigError::Invalid(format!(

@@ -3,11 +3,11 @@
 use crate::IngestError;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use vigil_store::SegmentRecord;
 
 /// Where a moment lies in the recordings.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct RecordingPosition {
     pub segment_id: i64,
     /// Relative to the recordings folder.
@@ -58,8 +58,10 @@ pub fn export_clip(
     drop(list);
     let start = ((from_ms - first.started_at_ms).max(0)) as f64 / 1000.0;
     let duration = ((to_ms - from_ms).max(1)) as f64 / 1000.0;
-    let output = Command::new(ffmpeg)
+    // The list names our own segment files; only the file protocol may be opened through it.
+    let output = crate::process::ffmpeg_command(ffmpeg)
         .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args(["-protocol_whitelist", "file"])
         .args(["-f", "concat", "-safe", "0", "-i"])
         .arg(&list_path)
         .args([

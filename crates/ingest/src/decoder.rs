@@ -1,6 +1,6 @@
 //! The decoding job: ffmpeg → PPM frames → wall-clock timestamps → the analysis mailbox.
 
-use crate::ffmpeg::{decode_arguments, read_ppm_frame};
+use crate::ffmpeg::{decode_arguments_under, read_ppm_frame};
 use crate::frame::{FrameSender, VideoFrame};
 use crate::supervisor::{Heartbeat, Job, RunEnd};
 use crate::{now_ms, IngestError};
@@ -9,7 +9,7 @@ use std::io::BufReader;
 use std::process::ChildStdout;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use vigil_base::camera::{CameraConfig, SourceKind};
+use vigil_base::camera::{CameraConfig, SourceKind, SourcePolicy};
 
 /// A live timeline that drifts further than this from the wall clock is re-anchored: the
 /// stream stalled and resumed, or the source's clock jumped.
@@ -18,6 +18,7 @@ const MAX_DRIFT_AHEAD_MS: i64 = 500;
 
 pub struct DecoderJob {
     camera: CameraConfig,
+    sources: SourcePolicy,
     frames: FrameSender,
     sequence: AtomicU64,
     size: Mutex<Option<(u32, u32)>>,
@@ -25,10 +26,11 @@ pub struct DecoderJob {
 }
 
 impl DecoderJob {
-    pub fn new(camera: CameraConfig, frames: FrameSender) -> Self {
+    pub fn new(camera: CameraConfig, sources: SourcePolicy, frames: FrameSender) -> Self {
         let metric_label = camera.id.0.clone();
         Self {
             camera,
+            sources,
             frames,
             sequence: AtomicU64::new(0),
             size: Mutex::new(None),
@@ -56,7 +58,7 @@ impl DecoderJob {
 
 impl Job for DecoderJob {
     fn arguments(&self, _run: u64) -> Result<Vec<String>, IngestError> {
-        decode_arguments(&self.camera)
+        decode_arguments_under(&self.camera, &self.sources)
     }
 
     fn consume(&self, stdout: ChildStdout, heartbeat: &Heartbeat) -> Result<(), IngestError> {

@@ -7,19 +7,37 @@
 use crate::IngestError;
 use std::io::{BufRead, Read};
 use std::path::Path;
-use vigil_base::camera::{CameraConfig, RtspTransport, SourceKind};
+use vigil_base::camera::{
+    AllowedSource, CameraConfig, RtspTransport, SourceKind, SourcePolicy, SourceRefusal,
+    VideoConfig,
+};
 
 /// Largest frame accepted from the pipe (8K), so a corrupt header cannot make us allocate
 /// gigabytes.
 pub const MAX_FRAME_PIXELS: u64 = 7680 * 4320;
 
-/// Arguments naming the input: transport and timeout options, then `-i URL`.
+/// Protocols ffmpeg may open for a network camera, nested ones included (an HLS playlist's
+/// segments, an HTTP redirect): the transports of RTSP, HTTP(S) and HLS (with its AES-128
+/// `crypto`), never `file`, `pipe`, `concat`, `subfile` or `data`.
+const NETWORK_PROTOCOLS: &str = "rtsp,rtsps,rtp,srtp,udp,tcp,tls,http,https,httpproxy,crypto";
+/// A file camera opens its one file and nothing else.
+const FILE_PROTOCOLS: &str = "file";
+
+/// Arguments naming the input: the protocol whitelist, transport and timeout options, then
+/// `-i URL`. The URL is checked against `policy` again here, as the process starts: a host
+/// name on the addresses it resolves to now, a file with its links followed.
 fn input_arguments(
     camera: &CameraConfig,
     url: &str,
+    policy: &SourcePolicy,
     for_recording: bool,
 ) -> Result<Vec<String>, IngestError> {
-    let kind = SourceKind::of(url).map_err(|e| IngestError::Config(e.to_string()))?;
+    let source = policy
+        .check_resolved(url)
+        .map_err(|refusal| match refusal {
+            SourceRefusal::Refused(error) => IngestError::Config(error.to_string()),
+            SourceRefusal::Unresolved(detail) => IngestError::Unresolved(detail),
+        })?;
     // Socket I/O timeout slightly under the stall timeout: ffmpeg gives up by itself on a
     // silent peer, and the supervisor's watchdog is the backstop.
     let io_timeout_us = ((camera.stall_timeout_secs as f64) * 1e6) as u64;
@@ -29,55 +47,72 @@ fn input_arguments(
             args.extend(["-hwaccel".into(), hwaccel.clone()]);
         }
     }
-    match kind {
-        SourceKind::Rtsp => {
-            let transport = match camera.rtsp_transport {
-                RtspTransport::Tcp => "tcp",
-                RtspTransport::Udp => "udp",
-            };
-            args.extend([
-                // The SDP describes the streams: long probing only delays the first frame.
-                "-analyzeduration".into(),
-                "500000".into(),
-                "-rtsp_transport".into(),
-                transport.into(),
-                "-timeout".into(),
-                io_timeout_us.to_string(),
-            ]);
+    let input = match source {
+        AllowedSource::Network { kind, url } => {
+            args.extend(["-protocol_whitelist".into(), NETWORK_PROTOCOLS.into()]);
+            match kind {
+                SourceKind::Rtsp => {
+                    let transport = match camera.rtsp_transport {
+                        RtspTransport::Tcp => "tcp",
+                        RtspTransport::Udp => "udp",
+                    };
+                    args.extend([
+                        // The SDP describes the streams: long probing only delays the first
+                        // frame.
+                        "-analyzeduration".into(),
+                        "500000".into(),
+                        "-rtsp_transport".into(),
+                        transport.into(),
+                        "-timeout".into(),
+                        io_timeout_us.to_string(),
+                    ]);
+                }
+                _ => args.extend(["-rw_timeout".into(), io_timeout_us.to_string()]),
+            }
+            url
         }
-        SourceKind::Http | SourceKind::Hls => {
-            args.extend(["-rw_timeout".into(), io_timeout_us.to_string()]);
-        }
-        SourceKind::File(ref path) => {
-            if !path.exists() {
+        AllowedSource::File(path) => {
+            if !path.is_file() {
                 return Err(IngestError::SourceMissing(path.display().to_string()));
             }
+            args.extend(["-protocol_whitelist".into(), FILE_PROTOCOLS.into()]);
             if camera.loop_file {
                 args.extend(["-stream_loop".into(), "-1".into()]);
             }
             if camera.realtime {
                 args.push("-re".into());
             }
+            // `file:` so that no part of the path can be read as a protocol or an option.
+            format!("file:{}", path.display())
         }
-    }
-    let input = match kind {
-        SourceKind::File(path) => path.display().to_string(),
-        _ => url.to_string(),
     };
     args.extend(["-i".into(), input]);
     Ok(args)
 }
 
 /// `ffmpeg` arguments that decode the camera's analysis stream to PPM frames on stdout at the
-/// analysis rate and resolution.
+/// analysis rate and resolution, under the default source policy (no file camera).
 pub fn decode_arguments(camera: &CameraConfig) -> Result<Vec<String>, IngestError> {
+    decode_arguments_under(camera, &VideoConfig::default().source_policy())
+}
+
+/// `decode_arguments` with the sources `policy` allows.
+pub fn decode_arguments_under(
+    camera: &CameraConfig,
+    policy: &SourcePolicy,
+) -> Result<Vec<String>, IngestError> {
     let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error"]
         .map(String::from)
         .to_vec();
     // One decoding thread: a camera's stream is small, and a box runs many of them side by
     // side, where frame threading only adds hand-offs and a frame of latency per thread.
     args.extend(["-threads", "1"].map(String::from));
-    args.extend(input_arguments(camera, camera.analysis_url(), false)?);
+    args.extend(input_arguments(
+        camera,
+        camera.analysis_url(),
+        policy,
+        false,
+    )?);
     let mut filters = vec![format!("fps={}", camera.analysis_fps)];
     if let Some(width) = camera.analysis_width {
         // -2 keeps the aspect ratio with an even height; never upscale.
@@ -94,6 +129,7 @@ pub fn decode_arguments(camera: &CameraConfig) -> Result<Vec<String>, IngestErro
 /// (`file,start,end`) to `list` as each segment is closed, and reporting progress on stdout.
 pub fn record_arguments(
     camera: &CameraConfig,
+    policy: &SourcePolicy,
     directory: &Path,
     prefix: &str,
     list: &Path,
@@ -102,7 +138,7 @@ pub fn record_arguments(
     let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error"]
         .map(String::from)
         .to_vec();
-    args.extend(input_arguments(camera, &camera.url, true)?);
+    args.extend(input_arguments(camera, &camera.url, policy, true)?);
     args.extend(
         [
             "-map",
@@ -293,7 +329,7 @@ mod tests {
         let args = decode_arguments(&cam).unwrap().join(" ");
         assert!(
             args.contains(
-                "-hwaccel vaapi -analyzeduration 500000 -rtsp_transport udp -timeout 5000000 -i rtsp://127.0.0.1:8554/a"
+                "-hwaccel vaapi -protocol_whitelist rtsp,rtsps,rtp,srtp,udp,tcp,tls,http,https,httpproxy,crypto -analyzeduration 500000 -rtsp_transport udp -timeout 5000000 -i rtsp://127.0.0.1:8554/a"
             ),
             "{args}"
         );
@@ -303,10 +339,42 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_reported_before_spawning() {
+        let policy = SourcePolicy {
+            media_root: Some("/nonexistent".into()),
+            ..SourcePolicy::default()
+        };
         let cam = camera("/nonexistent/clip.mp4");
         assert!(matches!(
-            decode_arguments(&cam),
+            decode_arguments_under(&cam, &policy),
             Err(IngestError::SourceMissing(_))
         ));
+    }
+
+    #[test]
+    fn a_file_is_opened_through_the_file_protocol_alone_and_only_under_the_media_root() {
+        let root = std::env::temp_dir().join(format!("vigil-ffmpeg-args-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("a:b.mp4"), b"x").unwrap();
+        let policy = SourcePolicy {
+            media_root: Some(root.clone()),
+            ..SourcePolicy::default()
+        };
+        let args = decode_arguments_under(&camera("a:b.mp4"), &policy);
+        assert!(args.is_err(), "a:b.mp4 reads as protocol 'a': refused");
+        let cam = camera(root.join("a:b.mp4").to_str().unwrap());
+        let args = decode_arguments_under(&cam, &policy).unwrap().join(" ");
+        let real = root.canonicalize().unwrap().join("a:b.mp4");
+        assert!(
+            args.contains(&format!(
+                "-protocol_whitelist file -re -i file:{}",
+                real.display()
+            )),
+            "{args}"
+        );
+        assert!(matches!(
+            decode_arguments(&cam),
+            Err(IngestError::Config(_))
+        ));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

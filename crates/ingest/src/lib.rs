@@ -11,6 +11,7 @@ pub mod decoder;
 pub mod ffmpeg;
 pub mod frame;
 mod manager;
+pub mod process;
 pub mod recorder;
 pub mod retention;
 pub mod status;
@@ -35,6 +36,8 @@ pub enum IngestError {
     NotFound(String),
     #[error("video file {0} does not exist")]
     SourceMissing(String),
+    #[error("{0}")]
+    Unresolved(String),
     #[error("cannot start {program}: {source}")]
     Spawn {
         program: String,

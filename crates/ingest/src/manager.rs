@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use vigil_audit::NewAuditEntry;
-use vigil_base::camera::VideoConfig;
+use vigil_base::camera::{redact_url, VideoConfig};
 use vigil_base::{CameraConfig, CameraId};
 use vigil_store::VideoStore;
 
@@ -133,7 +133,7 @@ impl CameraManager {
         audit: Option<&NewAuditEntry>,
     ) -> Result<CameraStatus, IngestError> {
         camera
-            .validate()
+            .validate_under(&self.inner.video.source_policy())
             .map_err(|e| IngestError::Config(e.to_string()))?;
         if self.inner.cameras.lock().contains_key(&camera.id) {
             return Err(IngestError::Conflict(camera.id.to_string()));
@@ -151,13 +151,17 @@ impl CameraManager {
     }
 
     /// As `replace`, with `audit` written in the same transaction as the stored settings.
+    /// A URL given back as the API showed it (password `***`) keeps the stored password.
     pub fn replace_audited(
         &self,
-        camera: CameraConfig,
+        mut camera: CameraConfig,
         audit: Option<&NewAuditEntry>,
     ) -> Result<CameraStatus, IngestError> {
+        if let Some(current) = self.config(&camera.id) {
+            keep_redacted_passwords(&mut camera, &current);
+        }
         camera
-            .validate()
+            .validate_under(&self.inner.video.source_policy())
             .map_err(|e| IngestError::Config(e.to_string()))?;
         let previous = {
             let mut cameras = self.inner.cameras.lock();
@@ -311,11 +315,13 @@ impl CameraManager {
         // stream, then delivers what it buffered at once) without letting latency grow.
         let (sender, receiver) = frame_channel(camera.analysis_fps.ceil().max(2.0) as usize);
         self.inner.sink.attach(camera, receiver);
-        let decoder_job = Arc::new(DecoderJob::new(camera.clone(), sender));
+        let sources = video.source_policy();
+        let decoder_job = Arc::new(DecoderJob::new(camera.clone(), sources.clone(), sender));
         let decoder = Supervisor::start(settings(camera.id.0.clone()), decoder_job.clone());
         let recorder = camera.record.then(|| {
             let job = Arc::new(RecorderJob::new(
                 camera.clone(),
+                sources,
                 &self.inner.recordings_dir,
                 video.segment_seconds,
                 self.inner.store.clone(),
@@ -336,6 +342,19 @@ impl CameraManager {
 impl Drop for CameraManager {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// A client that read a camera (URLs redacted) and sends it back changed keeps the password it
+/// never saw: a URL equal to the current one's redacted form is the current one.
+fn keep_redacted_passwords(camera: &mut CameraConfig, current: &CameraConfig) {
+    if camera.url != current.url && camera.url == redact_url(&current.url) {
+        camera.url = current.url.clone();
+    }
+    if let (Some(sub), Some(current_sub)) = (&camera.substream_url, &current.substream_url) {
+        if sub != current_sub && *sub == redact_url(current_sub) {
+            camera.substream_url = Some(current_sub.clone());
+        }
     }
 }
 

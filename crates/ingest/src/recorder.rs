@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ChildStdout;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use vigil_base::camera::SourcePolicy;
 use vigil_base::CameraConfig;
 use vigil_store::{NewSegment, VideoStore};
 
@@ -23,6 +24,7 @@ struct Run {
 
 pub struct RecorderJob {
     camera: CameraConfig,
+    sources: SourcePolicy,
     /// `<recordings>/<camera>`.
     directory: PathBuf,
     segment_seconds: u32,
@@ -34,6 +36,7 @@ pub struct RecorderJob {
 impl RecorderJob {
     pub fn new(
         camera: CameraConfig,
+        sources: SourcePolicy,
         recordings_dir: &Path,
         segment_seconds: u32,
         store: Arc<dyn VideoStore>,
@@ -41,6 +44,7 @@ impl RecorderJob {
         let directory = recordings_dir.join(camera.id.as_str());
         Self {
             camera,
+            sources,
             directory,
             segment_seconds,
             store,
@@ -116,6 +120,7 @@ impl Job for RecorderJob {
         let list = self.directory.join(format!(".{prefix}.csv"));
         let arguments = record_arguments(
             &self.camera,
+            &self.sources,
             &self.directory,
             &prefix,
             &list,

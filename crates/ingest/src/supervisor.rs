@@ -11,7 +11,7 @@ use crate::{now_ms, IngestError};
 use parking_lot::{Condvar, Mutex};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -262,7 +262,7 @@ fn run_once(
     run: u64,
 ) -> Result<RunEnd, IngestError> {
     let arguments = job.arguments(run)?;
-    let mut child = Command::new(&settings.ffmpeg)
+    let mut child = crate::process::ffmpeg_command(&settings.ffmpeg)
         .args(&arguments)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -12,10 +12,20 @@ use vigil_base::{CameraConfig, CameraId};
 use vigil_ingest::{CameraManager, CameraState, FrameReceiver, FrameSink, Received, VideoFrame};
 use vigil_store::{SqliteStore, VideoStore};
 
-fn clip(name: &str) -> PathBuf {
+fn shared_clip(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data/video")
         .join(name)
+}
+
+/// File cameras are read only under `[video] media_root`: each test's folder is its media
+/// root, and the clip is copied there.
+fn clip_in(dir: &Path, name: &str) -> PathBuf {
+    let copy = dir.join(name);
+    if !copy.exists() {
+        std::fs::copy(shared_clip(name), &copy).unwrap();
+    }
+    copy
 }
 
 /// Collects every frame each camera delivers, on one thread per camera, like the analysis does.
@@ -43,8 +53,9 @@ impl FrameSink for Collector {
     }
 }
 
-fn video_config() -> VideoConfig {
+fn video_config(media_root: &Path) -> VideoConfig {
     VideoConfig {
+        media_root: Some(media_root.to_path_buf()),
         backoff_initial_secs: 0.2,
         backoff_max_secs: 1.0,
         min_free_bytes: 0,
@@ -57,7 +68,7 @@ fn manager(dir: &Path) -> (CameraManager, Arc<SqliteStore>, Arc<Collector>) {
     let store = Arc::new(SqliteStore::open(dir.join("vigil.db")).unwrap());
     let collector = Arc::new(Collector::default());
     let manager = CameraManager::new(
-        video_config(),
+        video_config(dir),
         dir.join("recordings"),
         store.clone(),
         collector.clone(),
@@ -90,7 +101,9 @@ fn a_file_plays_to_its_end_at_the_analysis_rate_with_increasing_timestamps() {
     let (manager, _store, collector) = manager(dir.path());
     let mut cam = camera(
         "walk",
-        clip("face-demographics-walking.mp4").to_str().unwrap(),
+        clip_in(dir.path(), "face-demographics-walking.mp4")
+            .to_str()
+            .unwrap(),
     );
     cam.analysis_fps = 5.0;
     cam.analysis_width = Some(320);
@@ -119,7 +132,10 @@ fn a_missing_file_fails_with_a_clear_error_and_a_corrupt_one_does_not_hurt() {
     let dir = tempfile::tempdir().unwrap();
     let (manager, _store, _collector) = manager(dir.path());
     manager
-        .add(camera("gone", "/nonexistent/clip.mp4"))
+        .add(camera(
+            "gone",
+            dir.path().join("gone.mp4").to_str().unwrap(),
+        ))
         .unwrap();
     let gone = CameraId::parse("gone").unwrap();
     wait_for("failed", Duration::from_secs(10), || {
@@ -129,7 +145,7 @@ fn a_missing_file_fails_with_a_clear_error_and_a_corrupt_one_does_not_hurt() {
     assert!(error.contains("does not exist"), "{error}");
 
     let corrupt = dir.path().join("corrupt.mp4");
-    let mut bytes = std::fs::read(clip("face-demographics-walking.mp4")).unwrap();
+    let mut bytes = std::fs::read(shared_clip("face-demographics-walking.mp4")).unwrap();
     let half = bytes.len() / 2;
     for (i, b) in bytes[half / 2..half].iter_mut().enumerate() {
         *b = (i * 7919 % 251) as u8;
@@ -192,7 +208,9 @@ fn removing_a_streaming_camera_stops_it_and_closes_its_frames() {
     let (manager, store, collector) = manager(dir.path());
     let mut cam = camera(
         "loop",
-        clip("head-pose-face-detection-male.mp4").to_str().unwrap(),
+        clip_in(dir.path(), "head-pose-face-detection-male.mp4")
+            .to_str()
+            .unwrap(),
     );
     cam.loop_file = true;
     cam.realtime = true;
@@ -230,7 +248,7 @@ fn recording_registers_closed_segments_and_retention_deletes_files_and_rows() {
         .unwrap();
     let video = VideoConfig {
         segment_seconds: 1,
-        ..video_config()
+        ..video_config(dir.path())
     };
     let manager = CameraManager::new(
         video,
@@ -245,7 +263,7 @@ fn recording_registers_closed_segments_and_retention_deletes_files_and_rows() {
     );
     let mut cam = camera(
         "rec",
-        clip("face-demographics-walking-and-pause.mp4")
+        clip_in(dir.path(), "face-demographics-walking-and-pause.mp4")
             .to_str()
             .unwrap(),
     );

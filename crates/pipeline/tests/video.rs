@@ -54,6 +54,8 @@ fn the_four_intel_clips_give_one_sighting_per_person() {
     let manager = CameraManager::new(
         VideoConfig {
             min_free_bytes: 0,
+            // file cameras are read only under the media root (design 007)
+            media_root: Some(shared().join("data/video").canonicalize().unwrap()),
             ..VideoConfig::default()
         },
         directory.path().join("recordings"),

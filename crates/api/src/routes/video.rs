@@ -59,7 +59,8 @@ fn view(video: &VideoState, id: &CameraId) -> Result<CameraView, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("camera {id}")))?;
     let analysis = video.analysis.camera_analysis(id);
     Ok(CameraView {
-        config,
+        // camera passwords never leave the server (a PUT of the redacted URL keeps them)
+        config: config.redacted(),
         status,
         analysis,
     })
@@ -525,6 +526,8 @@ fn camera_entry(
         || serde_json::json!({}),
         |camera| {
             serde_json::json!({
+                "url": vigil_base::camera::redact_url(&camera.url),
+                "substream_url": camera.substream_url.as_deref().map(vigil_base::camera::redact_url),
                 "enabled": camera.enabled,
                 "record": camera.record,
                 "analysis_fps": camera.analysis_fps,
