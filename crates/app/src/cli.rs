@@ -42,6 +42,8 @@ pub enum Command {
     Subjects(SubjectsCommand),
     /// Run the HTTP API.
     Serve(ServeArgs),
+    /// Print the HTTP API's OpenAPI document (JSON), e.g. to generate a client offline.
+    Openapi,
     /// Measure a recognizer's impostor/genuine score distributions on LFW and write its
     /// calibration table.
     Calibrate(CalibrateArgs),

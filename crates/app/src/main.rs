@@ -47,6 +47,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => enrol::verify(&context, args),
         Command::Subjects(command) => subjects::run(&context, command),
         Command::Serve(args) => serve::run(&context, args),
+        Command::Openapi => {
+            println!("{}", vigil_api::openapi::document_json()?);
+            Ok(())
+        }
         Command::Calibrate(args) => evaluate::calibrate(&context, args),
         Command::Eval(command) => evaluate::run(&context, command),
         Command::Bench(command) => bench(&context, command),

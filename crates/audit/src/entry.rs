@@ -7,7 +7,19 @@ use std::str::FromStr;
 
 /// What was done. Stored as its snake_case name, so adding an action needs no schema change;
 /// `append` only accepts these, and readers refuse names they do not know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditAction {
     Enrol,
@@ -140,7 +152,7 @@ impl FromStr for AuditAction {
 }
 
 /// Who did it. The name is recorded as it was at the time, since users can be renamed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actor {
     /// The user's id; `None` where there is none, e.g. a failed login with an unknown name.
     pub user_id: Option<String>,
@@ -148,13 +160,13 @@ pub struct Actor {
 }
 
 /// What it was done to, e.g. kind `subject` and id `42`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Target {
     pub kind: String,
     pub id: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeKind {
     Success,
@@ -184,7 +196,7 @@ impl OutcomeKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub kind: OutcomeKind,
     /// Free text, e.g. "3 candidates" or the refusal reason; may be empty.
@@ -235,6 +247,19 @@ pub struct NewAuditEntry {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EntryHash(pub [u8; 32]);
 
+/// In the API's document a hash is what it is on the wire: 64 lowercase hex characters.
+impl utoipa::PartialSchema for EntryHash {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9a-f]{64}$"))
+            .description(Some("SHA-256, 64 lowercase hex characters"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EntryHash {}
+
 impl EntryHash {
     /// The `previous_hash` of entry 1: 32 zero bytes.
     pub const GENESIS: EntryHash = EntryHash([0; 32]);
@@ -283,14 +308,14 @@ impl<'de> Deserialize<'de> for EntryHash {
 
 /// The last entry of a chain: publishing it outside the database makes a later truncation or
 /// rewrite of everything up to it detectable. An empty chain's head is sequence 0, `GENESIS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainHead {
     pub sequence: u64,
     pub hash: EntryHash,
 }
 
 /// One stored entry, as `append` returns it and `entries` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub sequence: u64,
     pub at_ms: i64,

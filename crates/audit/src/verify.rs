@@ -14,7 +14,7 @@ use vigil_seal::Sealer;
 
 /// One kind of damage. `verify` reports the first of each kind (and counts them all): the
 /// first is where an investigation starts, and one edit usually causes more than one kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Problem {
     /// The entry's fields do not hash to its stored `entry_hash`: a field was edited, or the
@@ -95,7 +95,7 @@ impl Problem {
 }
 
 /// What a walk of the chain found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     pub entries_checked: u64,
     /// The last entry walked, as stored (sequence 0, genesis for an empty chain). Publish it

@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A job a user does. A user holds one or more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Users, cameras, configuration, retention. No biometric search.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use vigil_base::CameraId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CameraState {
     /// ffmpeg launched, no frame yet.
@@ -42,7 +42,7 @@ impl CameraState {
 }
 
 /// One supervised ffmpeg process (decoder or recorder).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProcessStatus {
     pub state: CameraState,
     /// Unix ms of the last state change.
@@ -56,7 +56,7 @@ pub struct ProcessStatus {
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CameraStatus {
     pub id: CameraId,
     pub name: String,

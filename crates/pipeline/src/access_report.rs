@@ -21,7 +21,7 @@ pub enum ReportBasis {
     Photo(Vec<u8>),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct BasisView {
     /// `subject` or `photo`.
     pub kind: String,
@@ -29,7 +29,7 @@ pub struct BasisView {
     pub photo_sha256: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReportedSighting {
     pub sighting: SightingView,
     /// Why it is listed: `gallery_match` (its top candidate is the person's subject),
@@ -41,7 +41,7 @@ pub struct ReportedSighting {
     pub false_match_rate: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReportedSearch {
     pub sequence: u64,
     pub at_ms: i64,
@@ -56,7 +56,7 @@ pub struct ReportedSearch {
     pub probe_sha256: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubjectAccessReport {
     pub generated_at_ms: i64,
     pub requested_by: String,

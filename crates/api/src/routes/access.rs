@@ -210,7 +210,7 @@ fn parse_roles(roles: &[String]) -> Result<Vec<Role>, ApiError> {
 }
 
 /// Lists users (never their password hashes).
-#[utoipa::path(get, path = "/v1/users", tag = "access", responses((status = 200, description = "Users", body = Vec<Object>)))]
+#[utoipa::path(get, path = "/v1/users", tag = "access", responses((status = 200, description = "Users", body = Vec<vigil_auth::UserView>)))]
 pub async fn list_users(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<vigil_auth::UserView>>, ApiError> {
@@ -229,7 +229,7 @@ pub async fn list_users(
     tag = "access",
     request_body = NewUserBody,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = vigil_auth::UserView),
         (status = 400, description = "invalid", body = ErrorBody),
         (status = 409, description = "conflict", body = ErrorBody),
     )
@@ -280,7 +280,7 @@ pub struct NewTokenBody {
     tag = "access",
     params(("id" = i64, Path, description = "User id")),
     request_body = NewTokenBody,
-    responses((status = 201, description = "Issued; `secret` is shown only now", body = Object), (status = 404, description = "not_found", body = ErrorBody))
+    responses((status = 201, description = "Issued; `secret` is shown only now", body = vigil_auth::IssuedToken), (status = 404, description = "not_found", body = ErrorBody))
 )]
 pub async fn issue_token(
     State(state): State<AppState>,
@@ -322,7 +322,7 @@ pub struct AuditQuery {
 }
 
 /// Audit entries, oldest first (auditors).
-#[utoipa::path(get, path = "/v1/audit", tag = "access", params(AuditQuery), responses((status = 200, description = "Entries", body = Vec<Object>)))]
+#[utoipa::path(get, path = "/v1/audit", tag = "access", params(AuditQuery), responses((status = 200, description = "Entries", body = Vec<vigil_audit::AuditRecord>)))]
 pub async fn audit_entries(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<AuditQuery>,
@@ -353,7 +353,7 @@ pub async fn audit_entries(
 }
 
 /// Verifies the whole audit chain (edits, deletions, insertions, reordering).
-#[utoipa::path(get, path = "/v1/audit/verify", tag = "access", responses((status = 200, description = "Verification report", body = Object)))]
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "access", responses((status = 200, description = "Verification report", body = vigil_audit::VerifyReport)))]
 pub async fn audit_verify(
     State(state): State<AppState>,
 ) -> Result<Json<vigil_audit::VerifyReport>, ApiError> {

@@ -39,7 +39,7 @@ pub struct NewCaseBody {
     tag = "cases",
     request_body = NewCaseBody,
     responses(
-        (status = 201, description = "Opened", body = Object),
+        (status = 201, description = "Opened", body = vigil_store::Case),
         (status = 400, description = "invalid: a missing purpose, legal basis or expiry", body = ErrorBody),
         (status = 409, description = "conflict", body = ErrorBody),
     )
@@ -84,7 +84,7 @@ pub async fn open_case(
 }
 
 /// Lists cases.
-#[utoipa::path(get, path = "/v1/cases", tag = "cases", responses((status = 200, description = "Cases", body = Vec<Object>)))]
+#[utoipa::path(get, path = "/v1/cases", tag = "cases", responses((status = 200, description = "Cases", body = Vec<vigil_store::Case>)))]
 pub async fn list_cases(State(state): State<AppState>) -> Result<Json<Vec<Case>>, ApiError> {
     let store = state.access().store.clone();
     Ok(Json(
@@ -98,7 +98,7 @@ pub async fn list_cases(State(state): State<AppState>) -> Result<Json<Vec<Case>>
     path = "/v1/cases/{reference}/close",
     tag = "cases",
     params(("reference" = String, Path, description = "Case reference")),
-    responses((status = 200, description = "Closed", body = Object), (status = 404, description = "not_found", body = ErrorBody))
+    responses((status = 200, description = "Closed", body = vigil_store::Case), (status = 404, description = "not_found", body = ErrorBody))
 )]
 pub async fn close_case(
     State(state): State<AppState>,

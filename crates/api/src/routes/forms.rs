@@ -39,6 +39,22 @@ pub struct TemplatesForm {
     pub image: Vec<Vec<u8>>,
 }
 
+/// A person put on a watchlist: their name, the photos that become the entry's own subject,
+/// and what makes the entry lawful and accountable.
+#[derive(Debug, ToSchema)]
+pub struct WatchEntryForm {
+    pub name: String,
+    /// Repeat the field for several photos; each must hold one dominant usable face.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    pub image: Vec<Vec<u8>>,
+    /// The law or warrant the entry rests on.
+    pub legal_basis: String,
+    /// The person answerable for the entry.
+    pub responsible: String,
+    /// When the entry stops matching (unix ms); required, an entry never lives forever.
+    pub expires_at_ms: i64,
+}
+
 #[derive(Debug, Default, Deserialize, Serialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct IdentifyQuery {

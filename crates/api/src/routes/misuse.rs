@@ -22,8 +22,8 @@ pub struct MisuseAlertQuery {
 }
 
 /// Misuse alerts, newest first.
-#[utoipa::path(get, path = "/v1/misuse/alerts", tag = "audit", params(MisuseAlertQuery),
-    responses((status = 200, description = "Alerts for auditors", body = Object)))]
+#[utoipa::path(get, path = "/v1/misuse/alerts", tag = "audit", operation_id = "list_misuse_alerts", params(MisuseAlertQuery),
+    responses((status = 200, description = "Alerts for auditors", body = Vec<vigil_store::MisuseAlert>)))]
 pub async fn list_alerts(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<MisuseAlertQuery>,
@@ -45,8 +45,8 @@ pub struct ActivityQuery {
 
 /// Every user's searches on one local day beside their own norm, with off-hours searches and
 /// attempts outside their cases.
-#[utoipa::path(get, path = "/v1/misuse/activity", tag = "audit", params(ActivityQuery),
-    responses((status = 200, description = "Per-user statistics", body = Object)))]
+#[utoipa::path(get, path = "/v1/misuse/activity", tag = "audit", operation_id = "misuse_activity", params(ActivityQuery),
+    responses((status = 200, description = "Per-user statistics", body = Vec<vigil_store::UserSearchActivity>)))]
 pub async fn activity(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ActivityQuery>,
@@ -61,8 +61,8 @@ pub async fn activity(
 
 /// Scans the audit log now (the server also scans on its own every
 /// `misuse.scan_interval_secs`) and returns the alerts this scan raised.
-#[utoipa::path(post, path = "/v1/misuse/scan", tag = "audit",
-    responses((status = 200, description = "Newly raised alerts", body = Object)))]
+#[utoipa::path(post, path = "/v1/misuse/scan", tag = "audit", operation_id = "scan_for_misuse",
+    responses((status = 200, description = "Newly raised alerts", body = Vec<vigil_store::MisuseAlert>)))]
 pub async fn scan(State(state): State<AppState>) -> Result<Json<Vec<MisuseAlert>>, ApiError> {
     let store = state.access().store.clone();
     let policy = state.misuse_policy().clone();
@@ -79,9 +79,9 @@ pub struct AcknowledgeBody {
 
 /// An auditor acknowledges an alert with a note; never one about themselves (409). Recorded in
 /// the audit log in the same transaction.
-#[utoipa::path(post, path = "/v1/misuse/alerts/{id}/acknowledge", tag = "audit",
+#[utoipa::path(post, path = "/v1/misuse/alerts/{id}/acknowledge", tag = "audit", operation_id = "acknowledge_misuse_alert",
     params(("id" = i64, Path, description = "Misuse alert id")), request_body = AcknowledgeBody,
-    responses((status = 200, description = "Acknowledged", body = Object),
+    responses((status = 200, description = "Acknowledged", body = vigil_store::MisuseAlert),
         (status = 400, description = "invalid: no note", body = ErrorBody),
         (status = 409, description = "conflict: already acknowledged, or about yourself", body = ErrorBody)))]
 pub async fn acknowledge(

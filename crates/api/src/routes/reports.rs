@@ -45,7 +45,7 @@ pub struct ReportForm {
     params(ReportQuery),
     request_body(content = ReportForm, content_type = "multipart/form-data"),
     responses(
-        (status = 200, description = "The report (JSON, or HTML with format=html)", body = Object),
+        (status = 200, description = "The report (JSON, or HTML with format=html)", content((vigil_pipeline::access_report::SubjectAccessReport = "application/json"), (String = "text/html"))),
         (status = 400, description = "reason_required, missing_field, invalid", body = ErrorBody),
         (status = 404, description = "not_found: no such subject", body = ErrorBody),
         (status = 422, description = "no_face, no_usable_face", body = ErrorBody),

@@ -31,7 +31,6 @@ pub struct CameraView {
     pub config: CameraConfig,
     /// State (`starting`, `streaming`, `reconnecting`, `failed`, `ended`, `disabled`) and
     /// counters (frames, drops, restarts).
-    #[schema(value_type = Object)]
     pub status: CameraStatus,
     /// What analysing the camera costs (frames detected and gated, faces, embeddings, time
     /// per frame) since its analysis started; absent while it is not analysed.
@@ -361,7 +360,7 @@ pub async fn sighting_crop(
     path = "/v1/sightings/{id}/recording",
     tag = "video",
     params(("id" = i64, Path, description = "Sighting id")),
-    responses((status = 200, description = "Segment and offset", body = Object), (status = 404, description = "not_found: no sighting, or no recording of that moment", body = ErrorBody))
+    responses((status = 200, description = "Segment and offset", body = vigil_ingest::RecordingPosition), (status = 404, description = "not_found: no sighting, or no recording of that moment", body = ErrorBody))
 )]
 pub async fn sighting_recording(
     State(state): State<AppState>,

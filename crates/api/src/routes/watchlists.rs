@@ -32,7 +32,7 @@ pub struct NewWatchlistBody {
 
 /// Creates a watchlist.
 #[utoipa::path(post, path = "/v1/watchlists", tag = "watchlists", request_body = NewWatchlistBody,
-    responses((status = 201, description = "Created", body = Object), (status = 400, description = "invalid", body = ErrorBody), (status = 409, description = "conflict", body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = vigil_store::Watchlist), (status = 400, description = "invalid", body = ErrorBody), (status = 409, description = "conflict", body = ErrorBody)))]
 pub async fn create_watchlist(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -63,7 +63,7 @@ pub async fn create_watchlist(
 }
 
 /// Lists watchlists.
-#[utoipa::path(get, path = "/v1/watchlists", tag = "watchlists", responses((status = 200, description = "Watchlists", body = Vec<Object>)))]
+#[utoipa::path(get, path = "/v1/watchlists", tag = "watchlists", responses((status = 200, description = "Watchlists", body = Vec<vigil_store::Watchlist>)))]
 pub async fn list_watchlists(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<vigil_store::Watchlist>>, ApiError> {
@@ -78,8 +78,8 @@ pub async fn list_watchlists(
 /// required. The photos become the entry's own subject, deleted with the entry.
 #[utoipa::path(post, path = "/v1/watchlists/{id}/entries", tag = "watchlists",
     params(("id" = i64, Path, description = "Watchlist id")),
-    request_body(content = Object, content_type = "multipart/form-data", description = "fields: name, image (one or more), legal_basis, responsible, expires_at_ms"),
-    responses((status = 201, description = "Entry added", body = Object), (status = 400, description = "invalid, missing_field, case_required", body = ErrorBody), (status = 403, description = "case_not_open, not_in_case", body = ErrorBody)))]
+    request_body(content = super::forms::WatchEntryForm, content_type = "multipart/form-data"),
+    responses((status = 201, description = "Entry added", body = vigil_store::WatchEntry), (status = 400, description = "invalid, missing_field, case_required", body = ErrorBody), (status = 403, description = "case_not_open, not_in_case", body = ErrorBody)))]
 pub async fn add_entry(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -176,7 +176,6 @@ pub async fn remove_entry(
 /// An alert with what a reviewer compares side by side.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AlertView {
-    #[schema(value_type = Object)]
     pub alert: AlertRecord,
     /// The face seen by the camera (the sighting's best shot).
     pub probe_crop_url: String,

@@ -5,11 +5,11 @@ use crate::error::AuthError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct UserId(pub i64);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct TokenId(pub i64);
 
@@ -26,7 +26,7 @@ impl fmt::Display for TokenId {
 }
 
 /// A user as the API shows it: never the password hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: UserId,
     pub name: String,
@@ -40,7 +40,7 @@ pub struct UserView {
 }
 
 /// An API token as listed: never the secret nor its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: TokenId,
     pub user_id: UserId,
@@ -52,7 +52,7 @@ pub struct TokenView {
 }
 
 /// A newly issued token: the only time its secret exists outside the caller's hands.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     pub token: TokenView,
     /// `vgl_…`; shown once, then only its SHA-256 is kept.

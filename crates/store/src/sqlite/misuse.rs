@@ -17,7 +17,9 @@ const SEARCH_ACTIONS: &str = "('identify', 'verify', 'search')";
 /// Refusal codes the access guard writes for a search outside the caller's cases.
 const OUTSIDE_CASE_CODES: &[&str] = &["not_in_case", "case_not_open", "case_required"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MisuseRule {
     AboveNorm,
@@ -46,7 +48,7 @@ impl MisuseRule {
 }
 
 /// One user's searches on one local day, beside their norm.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserSearchActivity {
     pub user_name: String,
     /// Start of the local day, unix ms.
@@ -62,7 +64,7 @@ pub struct UserSearchActivity {
     pub last_sequence: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MisuseAlert {
     pub id: i64,
     pub user_name: String,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use vigil_audit::NewAuditEntry;
 use vigil_base::SubjectId;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Watchlist {
     pub id: i64,
     pub name: String,
@@ -20,7 +20,7 @@ pub struct Watchlist {
     pub created_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WatchEntry {
     pub id: i64,
     pub watchlist: i64,
@@ -56,7 +56,7 @@ pub struct ActiveWatchEntry {
     pub false_match_rate: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
     Candidate,
@@ -74,14 +74,14 @@ impl AlertState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReviewDecision {
     Confirm,
     Reject,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertReview {
     pub reviewer: String,
     pub decision: ReviewDecision,
@@ -102,7 +102,7 @@ pub struct NewAlert {
     pub gallery_templates: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertRecord {
     pub id: i64,
     pub sighting: i64,
