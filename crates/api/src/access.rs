@@ -111,17 +111,18 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ("GET", "/v1/audit/verify", Needs(P::ReadAudit), Quiet),
         ("GET", "/v1/cases", Needs(P::ManageCases), Quiet),
         ("POST", "/v1/cases", Needs(P::ManageCases), Quiet), // audited in the same transaction
-        ("POST", "/v1/cases/{reference}/close", Needs(P::ManageCases), Quiet), // likewise
+        ("POST", "/v1/cases/{reference}/close", Needs(P::ManageCases), Transactional(A::CaseClose)),
         ("POST", "/v1/search", Needs(P::Search), CaseBound(A::Search)),
         ("GET", "/v1/watchlists", Needs(P::ManageWatchlists), Quiet),
         // audited by the handlers, in the same transaction as the change:
         ("POST", "/v1/watchlists", Needs(P::ManageWatchlists), Quiet),
         ("POST", "/v1/watchlists/{id}/entries", Needs(P::ManageWatchlists), CaseChecked(A::WatchlistAdd)),
-        ("DELETE", "/v1/watchlist-entries/{id}", Needs(P::ManageWatchlists), Quiet),
+        ("DELETE", "/v1/watchlist-entries/{id}", Needs(P::ManageWatchlists), Transactional(A::WatchlistRemove)),
         ("POST", "/v1/alerts/{id}/review", Needs(P::ReviewAlerts), Quiet),
         ("GET", "/v1/alerts", Needs(P::ViewAlerts), Entry(A::ViewAlert)),
         ("GET", "/v1/alerts/stream", Needs(P::ViewAlerts), Entry(A::ViewAlert)),
         ("GET", "/v1/alerts/{id}", Needs(P::ViewAlerts), Entry(A::ViewAlert)),
+        ("GET", "/v1/alerts/{id}/enrolled-photo", Needs(P::ViewAlerts), Entry(A::ViewTemplate)),
         ("GET", "/v1/webhooks", Needs(P::ManageConfiguration), Quiet),
         ("POST", "/v1/webhooks", Needs(P::ManageConfiguration), Quiet), // audited in its transaction
         ("GET", "/v1/webhooks/{id}/deliveries", Needs(P::ManageConfiguration), Quiet),
@@ -153,6 +154,7 @@ pub const CASE_SCOPED_ROUTES: &[(&str, &str, AuditAction)] = &[
     ("GET", "/v1/sightings/{id}/clip.mp4", AuditAction::Export),
     ("GET", "/v1/alerts", AuditAction::ViewAlert),
     ("GET", "/v1/alerts/{id}", AuditAction::ViewAlert),
+    ("GET", "/v1/alerts/{id}/enrolled-photo", AuditAction::ViewTemplate),
 ];
 
 /// Live streams of every camera: monitoring roles only.

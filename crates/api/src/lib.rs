@@ -189,6 +189,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/alerts", get(watchlists::list_alerts))
         .route("/v1/alerts/stream", get(watchlists::alert_stream))
         .route("/v1/alerts/{id}", get(watchlists::show_alert))
+        .route("/v1/alerts/{id}/enrolled-photo", get(watchlists::alert_enrolled_photo))
         .route("/v1/alerts/{id}/review", post(watchlists::review_alert))
         .route(
             "/v1/webhooks",

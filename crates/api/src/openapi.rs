@@ -70,6 +70,7 @@ use vigil_pipeline::{
         watchlists::remove_entry,
         watchlists::list_alerts,
         watchlists::show_alert,
+        watchlists::alert_enrolled_photo,
         watchlists::review_alert,
         watchlists::alert_stream,
         watchlists::create_webhook,

@@ -44,7 +44,7 @@ async fn a_deleted_subject_is_gone_from_listing_detail_and_identification() {
     assert!(listed.is_empty());
     let identified = server
         .post_form(
-            "/v1/identify?false_match_rate=0.01",
+            "/v1/identify?false_match_rate=0.001",
             image_form(lfw_photo("Aaron_Peirsol", 3), "probe.jpg"),
         )
         .await;

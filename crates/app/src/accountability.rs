@@ -111,6 +111,26 @@ pub fn cases(context: &Context, command: CasesCommand) -> anyhow::Result<()> {
         }
         CasesCommand::Close { reference } => {
             context.authorize(Permission::ManageCases, false)?;
+            let Some(case) = store.case(&reference)? else {
+                bail!("no case {reference}");
+            };
+            // Only the owner ends a case, as over the API; the refusal is logged.
+            if case.owner != context.actor {
+                store.audit(&NewAuditEntry {
+                    case_ref: Some(reference.clone()),
+                    outcome: Outcome::refused("not_in_case"),
+                    ..entry(
+                        context,
+                        AuditAction::CaseClose,
+                        ("case", &reference),
+                        serde_json::json!({ "owner": case.owner }),
+                    )
+                })?;
+                bail!(
+                    "only the owner of case {reference} ({}) may close it",
+                    case.owner
+                );
+            }
             let audit = NewAuditEntry {
                 case_ref: Some(reference.clone()),
                 ..entry(

@@ -98,7 +98,8 @@ pub enum CasesCommand {
         /// Days until the case expires.
         #[arg(long)]
         expires_days: u32,
-        /// Users who may act under the case besides its owner; repeat for several.
+        /// Login names of existing users who may act under the case besides its owner (stored
+        /// by user id; an unknown name is refused); repeat for several.
         #[arg(long = "member")]
         members: Vec<String>,
         /// Days the sightings behind its alerts are kept after it ends (default 30).

@@ -121,6 +121,9 @@ pub struct MatchingConfig {
     /// A candidate is reported as a match only when its calibrated false-match rate is at or
     /// below this value.
     pub false_match_rate: f64,
+    /// The loosest false-match rate a caller may ask for (identify, search, watchlists, access
+    /// reports); a request above it is refused, and no hit above it joins a case.
+    pub max_false_match_rate: f64,
     /// Candidates returned per face in 1:N search.
     pub top_k: usize,
 }
@@ -185,6 +188,7 @@ impl Default for MatchingConfig {
     fn default() -> Self {
         Self {
             false_match_rate: 1e-5,
+            max_false_match_rate: 1e-3,
             top_k: 5,
         }
     }
@@ -332,6 +336,13 @@ impl VigilConfig {
         if !(rate > 0.0 && rate < 1.0) {
             return Err(ConfigError::Invalid(format!(
                 "matching.false_match_rate must be in (0, 1), got {rate}"
+            )));
+        }
+        let ceiling = self.matching.max_false_match_rate;
+        if !(ceiling > 0.0 && ceiling < 1.0) || rate > ceiling {
+            return Err(ConfigError::Invalid(format!(
+                "matching.max_false_match_rate must be in (0, 1) and at least \
+                 matching.false_match_rate ({rate}), got {ceiling}"
             )));
         }
         if self.matching.top_k == 0 {

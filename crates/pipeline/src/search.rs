@@ -64,7 +64,8 @@ pub fn search_stored(
     limit: usize,
     false_match_rate: Option<f64>,
 ) -> Result<SearchReport, ServiceError> {
-    let rate = false_match_rate.unwrap_or(service.matching().false_match_rate);
+    // Refused before any face is analysed when looser than the configured ceiling.
+    let rate = service.requested_rate(false_match_rate)?;
     let (probe_sha256, embedding) = service.probe_embedding(probe)?;
     let mut best: HashMap<SightingId, f32> = Default::default();
     let mut searched = 0;

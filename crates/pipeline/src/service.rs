@@ -81,6 +81,11 @@ impl FaceService {
         let model = analyzers.primary().recognizer_model().clone();
         calibration.check_model(model.as_str())?;
         calibration.threshold_for(matching.false_match_rate)?;
+        if !(matching.false_match_rate <= matching.max_false_match_rate) {
+            return Err(ServiceError::Invalid(
+                "[matching] false_match_rate is above max_false_match_rate".into(),
+            ));
+        }
         let rows = store.templates_for_model(&model)?;
         let dimension = match rows.first() {
             Some((_, _, first)) => first.dimension(),
@@ -294,9 +299,32 @@ impl FaceService {
         self.commit_enrolment_audited(subject, notes, prepared, audit)
     }
 
-    /// The cosine a candidate must reach to meet a false-match rate.
+    /// The cosine a candidate must reach to meet a false-match rate. A rate above the
+    /// configured ceiling (`[matching] max_false_match_rate`) is refused: no caller widens the
+    /// threshold past policy.
     pub fn score_threshold(&self, false_match_rate: f64) -> Result<f32, ServiceError> {
+        self.check_rate_ceiling(false_match_rate)?;
         Ok(self.calibration.threshold_for(false_match_rate)?)
+    }
+
+    /// The rate a request asked for, or the configured one; refused (`Invalid`, naming the
+    /// ceiling) when above `[matching] max_false_match_rate`.
+    pub fn requested_rate(&self, requested: Option<f64>) -> Result<f64, ServiceError> {
+        let rate = requested.unwrap_or(self.matching.false_match_rate);
+        self.check_rate_ceiling(rate)?;
+        Ok(rate)
+    }
+
+    /// `Invalid` when `rate` is looser than the ceiling (NaN included).
+    pub fn check_rate_ceiling(&self, rate: f64) -> Result<(), ServiceError> {
+        let ceiling = self.matching.max_false_match_rate;
+        if rate.is_nan() || rate > ceiling {
+            return Err(ServiceError::Invalid(format!(
+                "false_match_rate {rate} is above the ceiling {ceiling} \
+                 ([matching] max_false_match_rate)"
+            )));
+        }
+        Ok(())
     }
 
     /// 1:N search of every face in the photo against the enrolled templates.
@@ -306,7 +334,7 @@ impl FaceService {
         top_k: Option<usize>,
         false_match_rate: Option<f64>,
     ) -> Result<IdentifyReport, ServiceError> {
-        let rate = false_match_rate.unwrap_or(self.matching.false_match_rate);
+        let rate = self.requested_rate(false_match_rate)?;
         let threshold = self.score_threshold(rate)?;
         let top_k = top_k.unwrap_or(self.matching.top_k).clamp(1, 100);
         let (image, faces) = self.analyze_bytes(bytes)?;
@@ -357,6 +385,8 @@ impl FaceService {
         top_k: usize,
         rate: f64,
     ) -> Result<Vec<Candidate>, ServiceError> {
+        // A watchlist created before the ceiling was lowered cannot raise alerts above it.
+        let rate = rate.min(self.matching.max_false_match_rate);
         let gallery_templates = self.gallery_templates();
         let mut filter = SearchFilter::all().kinds([EntryKind::ENROLLED_TEMPLATE]);
         if let Some(subjects) = subjects {

@@ -2,12 +2,12 @@
 
 use super::{audit_entry, now_ms};
 use crate::access::AuditFindings;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::extract::{ApiPath, ApiQuery, UploadForm};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -22,7 +22,8 @@ pub struct NewCaseBody {
     pub reference: String,
     pub purpose: String,
     pub legal_basis: String,
-    /// User names who may act under the case besides its owner (the caller).
+    /// Login names of the users who may act under the case besides its owner (the caller);
+    /// each must be an existing user (400 `invalid` otherwise). Stored by user id.
     #[serde(default)]
     pub members: Vec<String>,
     /// Unix milliseconds; required: no case is open-ended.
@@ -40,7 +41,7 @@ pub struct NewCaseBody {
     request_body = NewCaseBody,
     responses(
         (status = 201, description = "Opened", body = vigil_store::Case),
-        (status = 400, description = "invalid: a missing purpose, legal basis or expiry", body = ErrorBody),
+        (status = 400, description = "invalid: a missing purpose, legal basis or expiry, or a member who is not a user", body = ErrorBody),
         (status = 409, description = "conflict", body = ErrorBody),
     )
 )]
@@ -92,34 +93,62 @@ pub async fn list_cases(State(state): State<AppState>) -> Result<Json<Vec<Case>>
     ))
 }
 
-/// Closes a case: nothing more can be done under it.
+/// 403 `not_in_case`: the caller may not do this to a case (or to what belongs to it). The
+/// guard logs the refusal (the route is `Transactional`).
+pub(crate) fn not_in_case(message: String) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(ErrorBody {
+            error: ErrorDetail {
+                code: "not_in_case".into(),
+                message,
+            },
+        }),
+    )
+        .into_response()
+}
+
+/// Closes a case: nothing more can be done under it. Only its owner may close it (members act
+/// under a case; ending it is the owner's decision).
 #[utoipa::path(
     post,
     path = "/v1/cases/{reference}/close",
     tag = "cases",
     params(("reference" = String, Path, description = "Case reference")),
-    responses((status = 200, description = "Closed", body = vigil_store::Case), (status = 404, description = "not_found", body = ErrorBody))
+    responses(
+        (status = 200, description = "Closed", body = vigil_store::Case),
+        (status = 403, description = "not_in_case: the caller is not the case's owner", body = ErrorBody),
+        (status = 404, description = "not_found", body = ErrorBody),
+    )
 )]
 pub async fn close_case(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     ApiPath(reference): ApiPath<String>,
-) -> Result<Json<Case>, ApiError> {
+) -> Result<Response, ApiError> {
     let store = state.access().store.clone();
-    Ok(Json(
-        tokio::task::spawn_blocking(move || {
-            let entry = audit_entry(
-                &principal,
-                AuditAction::CaseClose,
-                ("case", reference.clone()),
-                Some(reference.clone()),
-                "closed",
-                serde_json::json!({}),
-            );
-            store.close_case(&reference, &entry, now_ms())
-        })
-        .await??,
-    ))
+    tokio::task::spawn_blocking(move || {
+        let case = store
+            .case(&reference)?
+            .ok_or_else(|| ApiError::NotFound(format!("case {reference}")))?;
+        if case.owner != principal.name {
+            return Ok(not_in_case(format!(
+                "only the owner of case {reference} ({}) may close it",
+                case.owner
+            )));
+        }
+        let entry = audit_entry(
+            &principal,
+            AuditAction::CaseClose,
+            ("case", reference.clone()),
+            Some(reference.clone()),
+            "closed",
+            serde_json::json!({}),
+        );
+        let closed = store.close_case(&reference, &entry, now_ms())?;
+        Ok(Json(closed).into_response())
+    })
+    .await?
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -182,6 +211,7 @@ pub async fn search(
     };
     let limit = query.limit.unwrap_or(50);
     let rate = query.false_match_rate;
+    let ceiling = state.service().matching().max_false_match_rate;
     let report = tokio::task::spawn_blocking(move || {
         video.analysis.search(&image.bytes, &filter, limit, rate)
     })
@@ -190,10 +220,16 @@ pub async fn search(
         subjects: Vec::new(),
         sightings: report.hits.iter().map(|hit| hit.sighting.id).collect(),
     };
-    // What a search under a case returns, the case's investigators may look at again.
+    // What a search under a case returns, the case's investigators may look at again; never a
+    // hit looser than the ceiling (the service refuses such a request, this keeps it so).
     if let Some(case) = crate::access::header_text(&headers, crate::access::CASE_HEADER) {
         let store = state.access().store.clone();
-        let hits = findings.sightings.clone();
+        let hits: Vec<i64> = report
+            .hits
+            .iter()
+            .filter(|hit| hit.false_match_rate <= ceiling)
+            .map(|hit| hit.sighting.id)
+            .collect();
         tokio::task::spawn_blocking(move || store.link_sightings_to_case(&case, &hits, now_ms()))
             .await??;
     }

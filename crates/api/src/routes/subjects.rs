@@ -172,7 +172,8 @@ async fn enrol(
     Ok(report)
 }
 
-/// Deletes a subject and all its templates.
+/// Deletes a subject and all its templates. A subject on a watchlist is not deleted on its own
+/// (409 `conflict`, naming the entry and its case): removing the entry deletes it.
 #[utoipa::path(
     delete,
     path = "/v1/subjects/{id}",
@@ -181,6 +182,7 @@ async fn enrol(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "not_found", body = ErrorBody),
+        (status = 409, description = "conflict: the subject is on a watchlist; remove the entry first", body = ErrorBody),
     )
 )]
 pub async fn delete_subject(
@@ -198,6 +200,19 @@ pub async fn delete_subject(
         &reason,
         serde_json::json!({}),
     );
+    // Deleting the subject would leave its entry in force with no face to match (the entry's
+    // subject is set NULL): the entry, under its case's rules, is what is removed.
+    let store = state.access().store.clone();
+    let holding =
+        tokio::task::spawn_blocking(move || store.entries_holding_subject(SubjectId(id))).await??;
+    if let Some(entry) = holding.first() {
+        return Err(vigil_store::StoreError::Conflict(format!(
+            "subject {id} is on watchlist {} (entry {}) under case {}: remove the entry first \
+             (DELETE /v1/watchlist-entries/{})",
+            entry.watchlist, entry.id, entry.case_ref, entry.id
+        ))
+        .into());
+    }
     let gallery_templates = run_blocking(&state, move |service| {
         service.delete_subject_audited(SubjectId(id), Some(&audit))?;
         Ok(service.gallery_templates())

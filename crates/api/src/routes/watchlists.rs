@@ -9,7 +9,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
@@ -26,19 +26,21 @@ use vigil_store::{AlertRecord, AlertState, NewWatchEntry, ReviewDecision, Subjec
 pub struct NewWatchlistBody {
     pub name: String,
     pub description: Option<String>,
-    /// Alert threshold as a calibrated false-match rate, e.g. 1e-5.
+    /// Alert threshold as a calibrated false-match rate, e.g. 1e-5; at most the configured
+    /// ceiling (`[matching] max_false_match_rate`).
     pub false_match_rate: f64,
 }
 
 /// Creates a watchlist.
 #[utoipa::path(post, path = "/v1/watchlists", tag = "watchlists", request_body = NewWatchlistBody,
-    responses((status = 201, description = "Created", body = vigil_store::Watchlist), (status = 400, description = "invalid", body = ErrorBody), (status = 409, description = "conflict", body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = vigil_store::Watchlist), (status = 400, description = "invalid: a missing name, or a false-match rate outside (0, 1) or above the ceiling", body = ErrorBody), (status = 409, description = "conflict", body = ErrorBody)))]
 pub async fn create_watchlist(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     body: Result<Json<NewWatchlistBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Json(body) = body?;
+    state.service().check_rate_ceiling(body.false_match_rate)?;
     let store = state.access().store.clone();
     let list = tokio::task::spawn_blocking(move || {
         let audit = audit_entry(
@@ -144,33 +146,53 @@ pub async fn add_entry(
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
-/// Removes an entry: it never matches again, and its photos' templates are deleted.
+/// Removes an entry: it never matches again, and its photos' templates are deleted. Only the
+/// owner or a member of the entry's case may remove it (403 `not_in_case`, logged, otherwise).
 #[utoipa::path(delete, path = "/v1/watchlist-entries/{id}", tag = "watchlists",
     params(("id" = i64, Path, description = "Entry id")),
-    responses((status = 204, description = "Removed"), (status = 404, description = "not_found", body = ErrorBody)))]
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "not_in_case: the caller is neither owner nor member of the entry's case", body = ErrorBody),
+        (status = 404, description = "not_found", body = ErrorBody),
+    ))]
 pub async fn remove_entry(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<i64>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let store = state.access().store.clone();
     let service = state.service().clone();
-    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+    tokio::task::spawn_blocking(move || -> Result<Response, ApiError> {
+        let entry = store
+            .watch_entry(id)?
+            .filter(|entry| entry.removed_at_ms.is_none())
+            .ok_or_else(|| ApiError::NotFound(format!("watchlist entry {id}")))?;
+        // Membership never changes after a case is opened, so this check cannot go stale
+        // before the removal below.
+        let admitted = store
+            .case(&entry.case_ref)?
+            .is_some_and(|case| case.admits(&principal.name));
+        if !admitted {
+            return Ok(super::cases::not_in_case(format!(
+                "watchlist entry {id} belongs to case {}, of which you are neither the owner \
+                 nor a member",
+                entry.case_ref
+            )));
+        }
         let audit = audit_entry(
             &principal,
             AuditAction::WatchlistRemove,
             ("watchlist_entry", id.to_string()),
-            None,
+            Some(entry.case_ref.clone()),
             "",
             serde_json::json!({}),
         );
         if let Some(subject) = store.remove_watch_entry(id, &audit, now_ms())? {
             service.delete_subject(subject)?;
         }
-        Ok(())
+        Ok(StatusCode::NO_CONTENT.into_response())
     })
-    .await??;
-    Ok(StatusCode::NO_CONTENT)
+    .await?
 }
 
 /// An alert with what a reviewer compares side by side.
@@ -179,7 +201,8 @@ pub struct AlertView {
     pub alert: AlertRecord,
     /// The face seen by the camera (the sighting's best shot).
     pub probe_crop_url: String,
-    /// The enrolled photo that matched (the best template's thumbnail).
+    /// The enrolled photo that matched (the best template's thumbnail), readable by whoever
+    /// may see the alert.
     pub enrolled_photo_url: String,
     /// Distinct confirmations needed (neither by the entry's creator).
     pub confirmations_needed: usize,
@@ -189,7 +212,7 @@ impl AlertView {
     pub fn of(alert: AlertRecord) -> Self {
         Self {
             probe_crop_url: format!("/v1/sightings/{}/crop.jpg", alert.sighting),
-            enrolled_photo_url: format!("/v1/templates/{}/thumbnail", alert.best_template),
+            enrolled_photo_url: format!("/v1/alerts/{}/enrolled-photo", alert.id),
             confirmations_needed: vigil_store::CONFIRMATIONS_NEEDED,
             alert,
         }
@@ -252,6 +275,37 @@ pub async fn show_alert(
     .await??
     .ok_or_else(|| ApiError::NotFound(format!("alert {id}")))?;
     Ok(Json(AlertView::of(alert)))
+}
+
+/// The enrolled photo an alert matched (its best template's aligned crop, JPEG), for whoever
+/// may see the alert: reviewers compare it with the camera's crop without the enrolment
+/// permission that reads every template. Limited to a case like the alert itself; logged.
+#[utoipa::path(get, path = "/v1/alerts/{id}/enrolled-photo", tag = "watchlists", params(("id" = i64, Path, description = "Alert id")),
+    responses(
+        (status = 200, description = "The aligned crop of the matched template", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 404, description = "not_found: no such alert (in the case), or its template was deleted", body = ErrorBody),
+    ))]
+pub async fn alert_enrolled_photo(
+    State(state): State<AppState>,
+    scope: Option<Extension<CaseScope>>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    let store = state.access().store.clone();
+    let service = state.service().clone();
+    let case = scope.map(|Extension(CaseScope(case))| case);
+    let jpeg = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+        if let Some(case) = case {
+            if store.alert_case(id)?.as_deref() != Some(case.as_str()) {
+                return Err(ApiError::NotFound(format!("alert {id}")));
+            }
+        }
+        let alert = store
+            .alert(id)?
+            .ok_or_else(|| ApiError::NotFound(format!("alert {id}")))?;
+        Ok(service.thumbnail(vigil_base::TemplateId(alert.best_template))?)
+    })
+    .await??;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/jpeg")], jpeg))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -235,17 +235,17 @@ impl TestServer {
     /// An API token of a new user holding only `roles`; the user joins the test case.
     pub fn token_with_roles(&self, name: &str, roles: &[Role]) -> String {
         self.access.store.with_connection(|connection| {
-            connection
-                .execute(
-                    "INSERT INTO case_members (case_id, user_name)
-                     SELECT id, ?2 FROM cases WHERE reference = ?1",
-                    rusqlite::params![TEST_CASE, name],
-                )
-                .unwrap();
             let user = self
                 .access
                 .directory
                 .create_user(connection, name, name, roles, None)
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO case_members (case_id, user_id)
+                     SELECT id, ?2 FROM cases WHERE reference = ?1",
+                    rusqlite::params![TEST_CASE, user.id.0],
+                )
                 .unwrap();
             self.access
                 .directory

@@ -12,8 +12,12 @@ pub struct Case {
     pub reference: String,
     pub purpose: String,
     pub legal_basis: String,
+    /// The login name of the user who opened the case (always an authenticated user).
     pub owner: String,
+    /// Login names of the members, read from their user records (members are stored by id).
     pub members: Vec<String>,
+    /// User ids of the members, in the order of `members`.
+    pub member_ids: Vec<i64>,
     pub opened_at_ms: i64,
     pub expires_at_ms: i64,
     pub closed_at_ms: Option<i64>,
@@ -39,6 +43,7 @@ pub struct NewCase {
     pub purpose: String,
     pub legal_basis: String,
     pub owner: String,
+    /// Login names of existing users; a name matching no user is refused (`Invalid`).
     pub members: Vec<String>,
     pub expires_at_ms: i64,
     /// Days its alerts' sightings are kept after the case ends (`DEFAULT_EVIDENCE_RETENTION_DAYS`
@@ -73,6 +78,7 @@ fn case_row(row: &Row<'_>) -> rusqlite::Result<(i64, Case)> {
             legal_basis: row.get(3)?,
             owner: row.get(4)?,
             members: Vec::new(),
+            member_ids: Vec::new(),
             opened_at_ms: row.get(5)?,
             expires_at_ms: row.get(6)?,
             closed_at_ms: row.get(7)?,
@@ -85,11 +91,33 @@ const CASE_COLUMNS: &str =
     "id, reference, purpose, legal_basis, owner, opened_at, expires_at, closed_at, \
      evidence_retention_days";
 
-fn members_of(connection: &rusqlite::Connection, id: i64) -> Result<Vec<String>, StoreError> {
-    let mut statement = connection
-        .prepare("SELECT user_name FROM case_members WHERE case_id = ?1 ORDER BY user_name")?;
-    let rows = statement.query_map([id], |row| row.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// The members' current login names and ids, by name.
+fn members_of(
+    connection: &rusqlite::Connection,
+    id: i64,
+) -> Result<(Vec<String>, Vec<i64>), StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT users.name, users.id FROM case_members AS members
+         JOIN auth_users AS users ON users.id = members.user_id
+         WHERE members.case_id = ?1 ORDER BY users.name",
+    )?;
+    let rows = statement.query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let pairs: Vec<(String, i64)> = rows.collect::<Result<_, _>>()?;
+    Ok(pairs.into_iter().unzip())
+}
+
+/// The id of the user with login name `name` (normalised as user names are), or `Invalid`:
+/// a case member must be someone who can log in.
+fn member_id(connection: &rusqlite::Connection, name: &str) -> Result<i64, StoreError> {
+    let normalised = name.trim().to_ascii_lowercase();
+    connection
+        .query_row(
+            "SELECT id FROM auth_users WHERE name = ?1",
+            [&normalised],
+            |row| row.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::Invalid(format!("case member {name:?} is not a user")))
 }
 
 impl SqliteStore {
@@ -144,13 +172,14 @@ impl SqliteStore {
         let id = transaction.last_insert_rowid();
         for member in &case.members {
             let member = required(member, "member name")?;
+            let user = member_id(&transaction, &member)?;
             transaction.execute(
-                "INSERT OR IGNORE INTO case_members (case_id, user_name) VALUES (?1, ?2)",
-                params![id, member],
+                "INSERT OR IGNORE INTO case_members (case_id, user_id) VALUES (?1, ?2)",
+                params![id, user],
             )?;
         }
         audit_in(&transaction, audit, now_ms, self.sealer.as_ref())?;
-        let members = members_of(&transaction, id)?;
+        let (members, member_ids) = members_of(&transaction, id)?;
         transaction.commit()?;
         Ok(Case {
             reference,
@@ -158,6 +187,7 @@ impl SqliteStore {
             legal_basis,
             owner,
             members,
+            member_ids,
             opened_at_ms: now_ms,
             expires_at_ms: case.expires_at_ms,
             closed_at_ms: None,
@@ -196,7 +226,7 @@ impl SqliteStore {
             .optional()?;
         match found {
             Some((id, mut case)) => {
-                case.members = members_of(&connection, id)?;
+                (case.members, case.member_ids) = members_of(&connection, id)?;
                 Ok(Some(case))
             }
             None => Ok(None),
@@ -213,7 +243,7 @@ impl SqliteStore {
         drop(statement);
         let mut cases = Vec::with_capacity(rows.len());
         for (id, mut case) in rows {
-            case.members = members_of(&connection, id)?;
+            (case.members, case.member_ids) = members_of(&connection, id)?;
             cases.push(case);
         }
         Ok(cases)

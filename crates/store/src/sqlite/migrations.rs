@@ -68,10 +68,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "case_evidence_and_misuse",
         sql: include_str!("../../migrations/0010_case_evidence_and_misuse.sql"),
     },
+    Migration {
+        version: 11,
+        name: "case_members_by_id",
+        sql: include_str!("../../migrations/0011_case_members_by_id.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const LATEST_SCHEMA_VERSION: u32 = 10;
+pub const LATEST_SCHEMA_VERSION: u32 = 11;
 
 pub(crate) fn schema_version(connection: &Connection) -> Result<u32, StoreError> {
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;

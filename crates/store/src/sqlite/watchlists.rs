@@ -400,6 +400,29 @@ impl SqliteStore {
         Ok(subject.map(SubjectId))
     }
 
+    /// One entry, removed or not.
+    pub fn watch_entry(&self, id: i64) -> Result<Option<WatchEntry>, StoreError> {
+        let connection = self.connection.lock();
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM watchlist_entries WHERE id = ?1");
+        Ok(connection.query_row(&sql, [id], entry_row).optional()?)
+    }
+
+    /// The entries not yet removed (current or expired) whose subject is `subject`: while one
+    /// exists the subject is not deleted on its own (the entry is removed instead).
+    pub fn entries_holding_subject(
+        &self,
+        subject: SubjectId,
+    ) -> Result<Vec<WatchEntry>, StoreError> {
+        let connection = self.connection.lock();
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM watchlist_entries
+             WHERE subject = ?1 AND removed_at IS NULL ORDER BY id"
+        );
+        let mut statement = connection.prepare(&sql)?;
+        let rows = statement.query_map([subject.0], entry_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn watch_entries(&self, watchlist: i64) -> Result<Vec<WatchEntry>, StoreError> {
         let connection = self.connection.lock();
         let sql = format!(
