@@ -15,6 +15,8 @@
 //!    (403 `not_in_case`).
 
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
+use crate::refusals::{RefusalKey, RefusalLog};
+use crate::routes::now_ms;
 use crate::AppState;
 use axum::body::{to_bytes, Body};
 use axum::extract::{MatchedPath, Request, State};
@@ -106,7 +108,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ("GET", "/v1/sightings/{id}/clip.mp4", Needs(P::Export), Entry(A::Export)),
         ("GET", "/v1/users", Needs(P::ManageUsers), Quiet),
         ("POST", "/v1/users", Needs(P::ManageUsers), Transactional(A::UserCreate)),
-        ("POST", "/v1/users/{id}/tokens", Needs(P::ManageUsers), Transactional(A::UserChange)),
+        ("POST", "/v1/users/{id}/tokens", Any, Transactional(A::UserChange)), // oneself only
         ("GET", "/v1/audit", Needs(P::ReadAudit), Quiet),
         ("GET", "/v1/audit/verify", Needs(P::ReadAudit), Quiet),
         ("GET", "/v1/cases", Needs(P::ManageCases), Quiet),
@@ -154,7 +156,11 @@ pub const CASE_SCOPED_ROUTES: &[(&str, &str, AuditAction)] = &[
     ("GET", "/v1/sightings/{id}/clip.mp4", AuditAction::Export),
     ("GET", "/v1/alerts", AuditAction::ViewAlert),
     ("GET", "/v1/alerts/{id}", AuditAction::ViewAlert),
-    ("GET", "/v1/alerts/{id}/enrolled-photo", AuditAction::ViewTemplate),
+    (
+        "GET",
+        "/v1/alerts/{id}/enrolled-photo",
+        AuditAction::ViewTemplate,
+    ),
 ];
 
 /// Live streams of every camera: monitoring roles only.
@@ -175,6 +181,7 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", "/healthz"), ("POST", "/v1/
 pub struct Access {
     pub store: Arc<SqliteStore>,
     pub directory: Arc<UserDirectory>,
+    refusals: Arc<RefusalLog>,
 }
 
 impl Access {
@@ -182,7 +189,39 @@ impl Access {
         Ok(Self {
             store,
             directory: Arc::new(UserDirectory::new(options)?),
+            refusals: Arc::new(RefusalLog::default()),
         })
+    }
+
+    /// Audits a refusal anyone can cause (a failed login, a permission refused), bounded per
+    /// window by [`RefusalLog`]. A failure to write is logged, never the caller's problem.
+    pub async fn record_refusal(&self, key: RefusalKey, entry: NewAuditEntry) {
+        let to_write = self.refusals.record(key, entry, now_ms());
+        self.write_entries(to_write.entries).await;
+    }
+
+    /// Writes the summaries of refusal windows that have ended; the server calls it on a timer.
+    pub async fn flush_refusals(&self) {
+        let entries = self.refusals.flush(now_ms());
+        self.write_entries(entries).await;
+    }
+
+    async fn write_entries(&self, entries: Vec<NewAuditEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            entries
+                .iter()
+                .try_for_each(|entry| store.audit(entry).map(|_| ()))
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "could not audit a refusal"),
+            Err(error) => tracing::error!(%error, "could not audit a refusal"),
+        }
     }
 
     fn authenticate(&self, secret: &str) -> Result<Principal, AuthError> {
@@ -203,7 +242,8 @@ fn rule_for(method: &Method, route: &str) -> Option<(Requirement, Auditing)> {
         .map(|(_, _, requirement, auditing)| (*requirement, *auditing))
 }
 
-fn credential(headers: &HeaderMap) -> Option<String> {
+/// The bearer secret, or else the session cookie.
+pub(crate) fn credential(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -242,6 +282,37 @@ pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// At most this much of a refused request's body is read, and for at most this long.
+const REFUSAL_DRAIN_BYTES: usize = 256 * 1024;
+const REFUSAL_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Sends a refusal decided from the headers alone, before the body was read. An ordinary client
+/// that sent a small upload in one go must read the answer, not a reset connection (closing a
+/// socket with unread data resets it), so a little of the body is read and dropped; a refused
+/// caller can never make the server read a large upload nor wait long on a slow one. The
+/// connection is closed after the answer.
+async fn refuse_unread(request: Request, mut response: Response) -> Response {
+    use http_body_util::BodyExt;
+    let mut body = request.into_body();
+    let mut drained = 0usize;
+    let _ = tokio::time::timeout(REFUSAL_DRAIN_TIME, async {
+        while drained <= REFUSAL_DRAIN_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    drained += frame.data_ref().map_or(0, |data| data.len());
+                }
+                _ => break,
+            }
+        }
+    })
+    .await;
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
 /// The middleware described in the module documentation.
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
@@ -260,29 +331,16 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     }
     let access = state.access().clone();
-    // Read an upload whole before deciding: a refusal sent while the client is still sending
-    // makes many clients report a broken connection instead of the refusal. The body limit in
-    // front of this layer bounds what is read.
-    let request = if method == Method::POST || method == Method::PUT {
-        let (parts, body) = request.into_parts();
-        match to_bytes(body, state.max_upload_bytes()).await {
-            Ok(bytes) => Request::from_parts(parts, Body::from(bytes)),
-            Err(_) => {
-                return ApiError::PayloadTooLarge {
-                    limit_bytes: state.max_upload_bytes(),
-                }
-                .into_response()
-            }
-        }
-    } else {
-        request
-    };
     let Some(secret) = credential(request.headers()) else {
-        return refusal(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "send an API token or session as `Authorization: Bearer …`",
-        );
+        return refuse_unread(
+            request,
+            refusal(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send an API token or session as `Authorization: Bearer …`",
+            ),
+        )
+        .await;
     };
     let principal = match tokio::task::spawn_blocking({
         let access = access.clone();
@@ -293,34 +351,77 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         Ok(Ok(principal)) => principal,
         Ok(Err(AuthError::Database(detail))) => {
             tracing::error!(%detail, "authentication failed");
-            return refusal(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal server error",
-            );
+            return refuse_unread(
+                request,
+                refusal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal server error",
+                ),
+            )
+            .await;
         }
         Ok(Err(_)) | Err(_) => {
-            return refusal(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "the token or session is unknown, expired, revoked or its user disabled",
+            return refuse_unread(
+                request,
+                refusal(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "the token or session is unknown, expired, revoked or its user disabled",
+                ),
             )
+            .await;
         }
     };
     let Some((requirement, auditing)) = rule_for(&method, &route) else {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "no role may call this route",
-        );
+        return refuse_unread(
+            request,
+            refusal(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "no role may call this route",
+            ),
+        )
+        .await;
     };
     if let Requirement::Permission(permission) = requirement {
         if !principal.allows(permission) {
-            return refusal(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                &format!("your roles do not grant {permission:?}"),
-            );
+            // Probing for what one may not do is itself worth knowing (misuse detection reads
+            // these); a flood of it is counted, not written one by one.
+            access
+                .record_refusal(
+                    RefusalKey {
+                        action: AuditAction::AccessRefused,
+                        name: principal.name.clone(),
+                        place: format!("{method} {route}"),
+                    },
+                    NewAuditEntry {
+                        actor: Actor {
+                            user_id: Some(principal.user_id.0.to_string()),
+                            user_name: principal.name.clone(),
+                        },
+                        action: AuditAction::AccessRefused,
+                        target: Target {
+                            kind: "route".into(),
+                            id: format!("{method} {route}"),
+                        },
+                        case_ref: header_text(request.headers(), CASE_HEADER),
+                        reason: header_text(request.headers(), REASON_HEADER).unwrap_or_default(),
+                        request: serde_json::json!({ "permission": format!("{permission:?}") }),
+                        probe_image: None,
+                        outcome: Outcome::refused(format!("roles lack {permission:?}")),
+                    },
+                )
+                .await;
+            return refuse_unread(
+                request,
+                refusal(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    &format!("your roles do not grant {permission:?}"),
+                ),
+            )
+            .await;
         }
     }
     let case_ref = header_text(request.headers(), CASE_HEADER);
@@ -341,7 +442,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
                 reason: reason.clone(),
             };
             let Some(reference) = &case_ref else {
-                return refused
+                let answer = refused
                     .answer(
                         StatusCode::BAD_REQUEST,
                         "case_required",
@@ -349,9 +450,10 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
                          name it in X-Vigil-Case",
                     )
                     .await;
+                return refuse_unread(request, answer).await;
             };
             if let Some(refusal) = refused.admit(reference).await {
-                return refusal;
+                return refuse_unread(request, refusal).await;
             }
             request
                 .extensions_mut()
@@ -361,12 +463,16 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             .iter()
             .any(|(m, r)| *m == method.as_str() && *r == route)
         {
-            return refusal(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "live streams are for monitoring roles (operator, reviewer); see sightings and \
-                 alerts through your cases",
-            );
+            return refuse_unread(
+                request,
+                refusal(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "live streams are for monitoring roles (operator, reviewer); see sightings and \
+                     alerts through your cases",
+                ),
+            )
+            .await;
         }
     }
     let action = match auditing {
@@ -378,11 +484,15 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         Auditing::Entry(action) | Auditing::Transactional(action) => action,
         Auditing::ReasonBound(action) => {
             if reason.is_none() {
-                return refusal(
-                    StatusCode::BAD_REQUEST,
-                    "reason_required",
-                    "say why in X-Vigil-Reason (e.g. the request's reference)",
-                );
+                return refuse_unread(
+                    request,
+                    refusal(
+                        StatusCode::BAD_REQUEST,
+                        "reason_required",
+                        "say why in X-Vigil-Reason (e.g. the request's reference)",
+                    ),
+                )
+                .await;
             }
             action
         }
@@ -397,17 +507,18 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             };
             let has_reason = reason.is_some() || matches!(auditing, Auditing::CaseChecked(_));
             let (Some(reference), true) = (&case_ref, has_reason) else {
-                return refused
+                let answer = refused
                     .answer(
                         StatusCode::BAD_REQUEST,
                         "case_required",
                         "a search names its case (X-Vigil-Case) and reason (X-Vigil-Reason)",
                     )
                     .await;
+                return refuse_unread(request, answer).await;
             };
             // The case bounds who may search under it, and until when.
             if let Some(refusal) = refused.admit(reference).await {
-                return refusal;
+                return refuse_unread(request, refusal).await;
             }
             match auditing {
                 Auditing::CaseBound(action) => action,

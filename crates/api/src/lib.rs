@@ -9,8 +9,10 @@ pub mod access;
 pub mod error;
 pub mod extract;
 mod limit;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod refusals;
 pub mod routes;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -43,6 +45,7 @@ pub struct AppState {
     access: access::Access,
     audit_anchors: Option<PathBuf>,
     misuse_policy: Arc<MisuseConfig>,
+    limits: Arc<limits::RequestLimits>,
 }
 
 /// The live-video side, present when the server runs cameras.
@@ -66,7 +69,23 @@ impl AppState {
             access,
             audit_anchors: None,
             misuse_policy: Arc::new(MisuseConfig::default()),
+            limits: Arc::new(limits::RequestLimits::new(server)),
         }
+    }
+
+    /// In-flight, connection and time limits (`[server]`).
+    pub fn limits(&self) -> &Arc<limits::RequestLimits> {
+        &self.limits
+    }
+
+    /// The calling client's address: the peer, or what a trusted proxy says it forwarded for.
+    pub fn client_address(
+        &self,
+        headers: &axum::http::HeaderMap,
+        extensions: &axum::http::Extensions,
+    ) -> std::net::IpAddr {
+        self.limits
+            .client_address(limits::peer_address(extensions), headers)
     }
 
     /// The rules misuse detection applies (`[misuse]` in the configuration).
@@ -189,7 +208,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/alerts", get(watchlists::list_alerts))
         .route("/v1/alerts/stream", get(watchlists::alert_stream))
         .route("/v1/alerts/{id}", get(watchlists::show_alert))
-        .route("/v1/alerts/{id}/enrolled-photo", get(watchlists::alert_enrolled_photo))
+        .route(
+            "/v1/alerts/{id}/enrolled-photo",
+            get(watchlists::alert_enrolled_photo),
+        )
         .route("/v1/alerts/{id}/review", post(watchlists::review_alert))
         .route(
             "/v1/webhooks",
@@ -227,25 +249,102 @@ pub fn router(state: AppState) -> Router {
             refuse_oversized_bodies,
         ))
         .layer(axum::middleware::from_fn(metrics::track_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_requests,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
-/// flight.
+/// Serves the API on `listener` until `shutdown` completes, then lets the requests in flight
+/// finish for at most [`DRAIN_TIME`] (an open event stream never finishes by itself).
+///
+/// Each connection is counted against its client address (`max_connections_per_client`;
+/// beyond, it is closed at once) and must send its headers within `header_timeout_secs`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ApiError> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use tower::ServiceExt;
+
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "serving the vigil API");
     }
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let limits = state.limits().clone();
+    let access = state.access().clone();
+    let app = router(state);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Summaries of refusal windows are written even when no refusal follows a burst.
+    let flusher = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(
+            (refusals::WINDOW_MS / 4) as u64,
+        ));
+        loop {
+            tick.tick().await;
+            access.flush_refusals().await;
+        }
+    });
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some(slot) = limits.open_connection(peer.ip()) else {
+            tracing::debug!(%peer, "connection refused: its address holds its share");
+            drop(stream);
+            continue;
+        };
+        let service = app.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        );
+        let connection = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            )
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIME, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!("requests still open after the drain time were cut");
+    }
+    flusher.abort();
     Ok(())
 }
+
+/// How long requests in flight may take to finish once the server is asked to stop.
+pub const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);

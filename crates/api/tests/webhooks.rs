@@ -9,7 +9,7 @@ use support::*;
 
 async fn subscribe(server: &TestServer, url: &str) -> (StatusCode, Value) {
     let response = server
-        .client
+        .admin
         .post(server.url("/v1/webhooks"))
         .json(&json!({ "url": url, "event_kinds": ["alert.raised"] }))
         .send()
@@ -46,7 +46,15 @@ async fn webhooks_to_plain_http_or_private_addresses_are_refused_unless_the_host
     let (status, _) = subscribe(&server, "http://10.0.0.7/x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    let listed: Value = server.get("/v1/webhooks").await.json().await.unwrap();
+    let listed: Value = server
+        .admin
+        .get(server.url("/v1/webhooks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let urls: Vec<&str> = listed
         .as_array()
         .unwrap()

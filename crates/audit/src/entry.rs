@@ -50,6 +50,9 @@ pub enum AuditAction {
     MisuseReview,
     /// Someone looked at an enrolled face (a template's photo).
     ViewTemplate,
+    /// A call refused because the caller's roles lack the route's permission (rate-limited:
+    /// one entry per user, route and window, then one summary with the count).
+    AccessRefused,
 }
 
 impl AuditAction {
@@ -81,6 +84,7 @@ impl AuditAction {
         AuditAction::RetentionPurge,
         AuditAction::MisuseReview,
         AuditAction::ViewTemplate,
+        AuditAction::AccessRefused,
     ];
 
     /// The stable name stored in the database and hashed into the entry.
@@ -112,6 +116,7 @@ impl AuditAction {
             AuditAction::RetentionPurge => "retention_purge",
             AuditAction::MisuseReview => "misuse_review",
             AuditAction::ViewTemplate => "view_template",
+            AuditAction::AccessRefused => "access_refused",
         }
     }
 

@@ -9,7 +9,19 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A job a user does. A user holds one or more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Users, cameras, configuration, retention. No biometric search.
@@ -146,12 +158,39 @@ pub fn allows(roles: &[Role], permission: Permission) -> bool {
 }
 
 /// Sorted, without duplicates; at least one role. The form stored and shown.
+/// Roles one account may not hold together (separation of duties), and why.
+pub const SEPARATED_ROLES: &[(Role, Role, &str)] = &[
+    (
+        Role::Admin,
+        Role::Investigator,
+        "admins create users and cameras but cannot search; holding both undoes that",
+    ),
+    (
+        Role::Admin,
+        Role::Reviewer,
+        "an admin creates accounts, so could also be the second reviewer an alert needs",
+    ),
+    (
+        Role::Auditor,
+        Role::Investigator,
+        "an auditor would audit their own searches",
+    ),
+];
+
 pub(crate) fn normalise_roles(roles: &[Role]) -> Result<Vec<Role>, AuthError> {
     let mut roles = roles.to_vec();
     roles.sort_unstable();
     roles.dedup();
     if roles.is_empty() {
         return Err(AuthError::Invalid("a user needs at least one role".into()));
+    }
+    if let Some((a, b, why)) = SEPARATED_ROLES
+        .iter()
+        .find(|(a, b, _)| roles.contains(a) && roles.contains(b))
+    {
+        return Err(AuthError::Invalid(format!(
+            "one account cannot be both {a} and {b}: {why}; give them to two people"
+        )));
     }
     Ok(roles)
 }

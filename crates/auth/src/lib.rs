@@ -17,12 +17,12 @@ mod password;
 mod secret;
 mod throttle;
 
-pub use access::{allows, Permission, Role};
+pub use access::{allows, Permission, Role, SEPARATED_ROLES};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::UserDatabase;
 pub use directory::{
-    AuthOptions, Bootstrap, Credential, IssuedToken, Principal, Session, SessionPolicy, TokenId,
-    TokenView, UserDirectory, UserId, UserView, MAX_USER_NAME_CHARS,
+    AuthOptions, Bootstrap, Credential, IssuedToken, LoginAttempt, Principal, Session,
+    SessionPolicy, TokenId, TokenView, UserDirectory, UserId, UserView, MAX_USER_NAME_CHARS,
 };
 pub use error::AuthError;
 pub use password::{

@@ -3,7 +3,7 @@
 //! `VIGIL_SERVER__BIND=0.0.0.0:9000` sets `[server] bind`; a double underscore separates table
 //! levels. Values are parsed as TOML scalars when they parse, as strings otherwise.
 
-use crate::camera::{CameraConfig, VideoConfig};
+use crate::camera::{CameraConfig, IpNetwork, VideoConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -136,6 +136,20 @@ pub struct ServerConfig {
     pub max_upload_bytes: usize,
     /// Largest accepted image, width × height, checked from the header before decoding.
     pub max_image_pixels: u64,
+    /// A connection must send its request headers within this many seconds.
+    pub header_timeout_secs: u64,
+    /// A request body must arrive whole within this many seconds of the headers.
+    pub body_timeout_secs: u64,
+    /// Requests handled at once; beyond, 503 `overloaded` with Retry-After.
+    pub max_in_flight: usize,
+    /// Requests one client address may have in flight; beyond, 429 `throttled`.
+    pub max_in_flight_per_client: usize,
+    /// Open connections one client address may hold; beyond, new ones are closed at once.
+    pub max_connections_per_client: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or ranges, e.g.
+    /// `"10.0.0.5"`, `"10.0.0.0/24"`). Empty: the peer address is the client, whatever the
+    /// header says, so a caller cannot dodge throttling by writing the header.
+    pub trusted_proxies: Vec<IpNetwork>,
 }
 
 impl Default for VigilConfig {
@@ -272,6 +286,12 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:8080".into(),
             max_upload_bytes: 20 * 1024 * 1024,
             max_image_pixels: 120_000_000,
+            header_timeout_secs: 10,
+            body_timeout_secs: 60,
+            max_in_flight: 256,
+            max_in_flight_per_client: 64,
+            max_connections_per_client: 128,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -3,14 +3,14 @@
 use crate::access::SESSION_COOKIE;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::refusals::RefusalKey;
 use crate::AppState;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use vigil_auth::{AuthError, Principal, Role, UserId};
@@ -89,25 +89,40 @@ pub async fn login(
     body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Json(body) = body?;
-    // Servers started without connection info (tests' in-process routers) count as loopback.
-    let client: IpAddr = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
+    let client = state.client_address(&parts.headers, &parts.extensions);
     let name = body.name.clone();
-    let result = with_directory(&state, move |directory, connection| {
-        directory.login(connection, &body.name, &body.password, client)
+    let password = body.password;
+    // Three steps so that argon2 (slow on purpose) runs without the store's connection: a
+    // flood of logins cannot stall the other requests behind it.
+    let attempt = with_directory(&state, {
+        let name = name.clone();
+        move |directory, connection| directory.begin_login(connection, &name, client)
     })
     .await;
-    let action = if result.is_ok() {
-        vigil_audit::AuditAction::Login
-    } else {
-        vigil_audit::AuditAction::LoginFailed
+    let result = match attempt {
+        Ok(attempt) => {
+            let directory = state.access().directory.clone();
+            let (attempt, matches, password) = tokio::task::spawn_blocking(move || {
+                let matches = attempt.password_matches(&directory, &password);
+                (attempt, matches, password)
+            })
+            .await?;
+            with_directory(&state, move |directory, connection| {
+                directory.finish_login(connection, attempt, matches, &password)
+            })
+            .await
+        }
+        Err(refused) => Err(refused),
     };
-    let entry = vigil_audit::NewAuditEntry {
+    // The name as typed, bounded; a blank one is still an attempt worth recording.
+    let shown_name: String = match name.trim() {
+        "" => "(no name)".to_string(),
+        typed => typed.chars().take(64).collect(),
+    };
+    let entry = |action, outcome| vigil_audit::NewAuditEntry {
         actor: vigil_audit::Actor {
             user_id: None,
-            user_name: name.chars().take(64).collect(),
+            user_name: shown_name.clone(),
         },
         action,
         target: vigil_audit::Target {
@@ -118,14 +133,28 @@ pub async fn login(
         reason: String::new(),
         request: serde_json::json!({ "client": client.to_string() }),
         probe_image: None,
-        outcome: if result.is_ok() {
-            vigil_audit::Outcome::success("")
-        } else {
-            vigil_audit::Outcome::refused("login refused")
-        },
+        outcome,
     };
-    let store = state.access().store.clone();
-    tokio::task::spawn_blocking(move || store.audit(&entry)).await??;
+    if result.is_ok() {
+        let entry = entry(
+            vigil_audit::AuditAction::Login,
+            vigil_audit::Outcome::success(""),
+        );
+        let store = state.access().store.clone();
+        tokio::task::spawn_blocking(move || store.audit(&entry)).await??;
+    } else {
+        // Anyone can fail a login: counted per name and address per window, not one entry each.
+        let key = RefusalKey {
+            action: vigil_audit::AuditAction::LoginFailed,
+            name: shown_name.to_lowercase(),
+            place: client.to_string(),
+        };
+        let entry = entry(
+            vigil_audit::AuditAction::LoginFailed,
+            vigil_audit::Outcome::refused("login refused"),
+        );
+        state.access().record_refusal(key, entry).await;
+    }
     let session = result?;
     let cookie = format!(
         "{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/",
@@ -153,12 +182,9 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    if let Some(secret) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|s| s.trim().to_string())
-        .filter(|s| s.starts_with(vigil_auth::SESSION_PREFIX))
+    // The session sent, whether as a bearer secret or as the web UI's cookie.
+    if let Some(secret) =
+        crate::access::credential(&headers).filter(|s| s.starts_with(vigil_auth::SESSION_PREFIX))
     {
         with_directory(&state, move |directory, connection| {
             directory.logout(connection, &secret)
@@ -273,7 +299,8 @@ pub struct NewTokenBody {
     pub ttl_secs: Option<u64>,
 }
 
-/// Issues an API token for a user; the secret is shown once.
+/// Issues an API token to the caller (`id` must be the caller's own user id: no one mints a
+/// token for someone else); the secret is shown once.
 #[utoipa::path(
     post,
     path = "/v1/users/{id}/tokens",
@@ -289,6 +316,16 @@ pub async fn issue_token(
     body: Result<Json<NewTokenBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Json(body) = body?;
+    // A token is a way to act as its user: whoever mints one for someone else can act as them.
+    // Users mint their own (after a password login, or on the server's machine with
+    // `vigil users token`); an admin cannot.
+    if UserId(id) != principal.user_id {
+        return Err(ApiError::Auth(vigil_auth::AuthError::Forbidden(
+            "tokens are issued only to oneself: no one, admins included, may mint a token \
+             for another user"
+                .into(),
+        )));
+    }
     let audit = super::audit_entry(
         &principal,
         vigil_audit::AuditAction::UserChange,
@@ -360,16 +397,17 @@ pub async fn audit_verify(
     let store = state.access().store.clone();
     let anchors = state.audit_anchors();
     let report = tokio::task::spawn_blocking(move || {
-        let anchors = anchors
-            .as_deref()
-            .map(vigil_audit::read_anchors)
-            .transpose()?
-            .unwrap_or_default();
+        // No heads published yet is not a fault: the report then says no anchor was checked.
+        let anchors = match anchors.as_deref().filter(|path| path.exists()) {
+            Some(path) => vigil_audit::read_anchors(path)?,
+            None => Vec::new(),
+        };
         store.with_read_connection(|connection| {
             vigil_audit::verify_sealed(connection, &anchors, store.sealer())
         })
     })
     .await?
-    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // Nothing in this request is the caller's: a failure here is the server's.
+    .map_err(|e| ApiError::Task(format!("audit verification failed: {e}")))?;
     Ok(Json(report))
 }

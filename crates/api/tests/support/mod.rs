@@ -96,6 +96,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     /// Carries nothing.
     pub anonymous: reqwest::Client,
+    /// An administrator (and auditor): separation of duties keeps admin off the tester.
+    pub admin: reqwest::Client,
     pub service: Arc<FaceService>,
     pub access: Access,
     shutdown: Option<oneshot::Sender<()>>,
@@ -118,23 +120,41 @@ pub const TEST_CASE: &str = "CASE-2026-0042";
 pub const TEST_REASON: &str = "integration test";
 
 pub async fn start_server_with_limit(max_upload_bytes: usize) -> TestServer {
+    start_server_with_config(ServerConfig {
+        max_upload_bytes,
+        ..ServerConfig::default()
+    })
+    .await
+}
+
+pub async fn start_server_with_config(server_config: ServerConfig) -> TestServer {
     let analyzer = tokio::task::spawn_blocking(analyzer).await.unwrap();
     let model = analyzer.recognizer_model().as_str().to_string();
     let sqlite = Arc::new(SqliteStore::open_in_memory().unwrap());
     let store: Arc<dyn FaceStore> = sqlite.clone();
     let access = Access::new(sqlite.clone(), AuthOptions::for_tests()).unwrap();
-    // One user holding every role, so the existing route tests exercise the routes themselves;
+    // One user holding every role that separation of duties lets one account hold, so the
+    // existing route tests exercise the routes themselves, and an admin beside it;
     // tests/access.rs checks the role rules.
-    let token = sqlite.with_connection(|connection| {
-        let user = access
-            .directory
-            .create_user(connection, "tester", "Tester", &Role::ALL, None)
-            .unwrap();
-        access
-            .directory
-            .issue_token(connection, user.id, "tests", None)
-            .unwrap()
-            .secret
+    let (token, admin_token) = sqlite.with_connection(|connection| {
+        let issue = |name: &str, roles: &[Role]| {
+            let user = access
+                .directory
+                .create_user(connection, name, name, roles, None)
+                .unwrap();
+            access
+                .directory
+                .issue_token(connection, user.id, "tests", None)
+                .unwrap()
+                .secret
+        };
+        (
+            issue(
+                "tester",
+                &[Role::Operator, Role::Reviewer, Role::Investigator],
+            ),
+            issue("keeper", &[Role::Admin, Role::Auditor]),
+        )
     });
     let tomorrow = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -180,10 +200,6 @@ pub async fn start_server_with_limit(max_upload_bytes: usize) -> TestServer {
     )
     .unwrap();
     let service = Arc::new(service);
-    let server_config = ServerConfig {
-        max_upload_bytes,
-        ..ServerConfig::default()
-    };
     let state = AppState::new(service.clone(), &server_config, access.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -205,6 +221,7 @@ pub async fn start_server_with_limit(max_upload_bytes: usize) -> TestServer {
             .build()
             .unwrap(),
         anonymous: reqwest::Client::new(),
+        admin: bearer_client(&admin_token),
         service,
         access,
         shutdown: Some(shutdown),
@@ -387,4 +404,17 @@ pub async fn gallery_snapshot(server: &TestServer) -> Vec<(i64, Vec<i64>)> {
         snapshot.push((id, templates));
     }
     snapshot
+}
+
+/// A client sending `token` as its bearer credential, and nothing else.
+pub fn bearer_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }

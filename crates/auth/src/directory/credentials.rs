@@ -163,12 +163,11 @@ impl UserDirectory {
         Ok(principal_of(user, Credential::Token { id: token.id }))
     }
 
-    /// Password login for the web UI, throttled per user name and per client address.
-    ///
-    /// A wrong password, an unknown user, a disabled user and a token-only user all give
-    /// `Unauthenticated` after one argon2 verification each (against a dummy hash where there is
-    /// no real one), so neither the answer nor its timing tells which. A locked name or address
-    /// gives `Throttled` without any verification.
+    /// Password login for the web UI, throttled per user name and per client address: the
+    /// three steps of [`UserDirectory::begin_login`], [`LoginAttempt::password_matches`] and
+    /// [`UserDirectory::finish_login`] on one connection. A server runs the middle step (argon2,
+    /// deliberately slow) without holding the connection, so a flood of logins cannot stall
+    /// every other request behind the store.
     pub fn login(
         &self,
         connection: &Connection,
@@ -176,6 +175,19 @@ impl UserDirectory {
         password: &str,
         client: IpAddr,
     ) -> Result<Session, AuthError> {
+        let attempt = self.begin_login(connection, name, client)?;
+        let matches = attempt.password_matches(self, password);
+        self.finish_login(connection, attempt, matches, password)
+    }
+
+    /// First step of a login: throttling (a locked name or address gives `Throttled` without
+    /// any verification), the attempt recorded, and the account read.
+    pub fn begin_login(
+        &self,
+        connection: &Connection,
+        name: &str,
+        client: IpAddr,
+    ) -> Result<LoginAttempt, AuthError> {
         let now_ms = self.now_ms();
         // Any submitted name is a throttling key, existing or not, so throttling behaves the same
         // for both. Truncated so that a huge name cannot bloat the table, to one character more
@@ -201,29 +213,36 @@ impl UserDirectory {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })
             .optional()?;
-        let stored_hash = account
-            .as_ref()
-            .and_then(|(_, hash, _)| hash.as_deref())
-            .unwrap_or(&self.dummy_hash);
-        // Too long to be anyone's password (the policy refuses them): verify something bounded
-        // instead, so the time spent stays the same.
-        let candidate = if password.len() > MAX_PASSWORD_BYTES {
-            ""
-        } else {
-            password
-        };
-        let password_matches = self.options.hashing.verify(candidate, stored_hash)
-            && password.len() <= MAX_PASSWORD_BYTES;
-        let user_id = match account {
-            Some((id, Some(_), false)) if password_matches => UserId(id),
+        Ok(LoginAttempt {
+            attempt_id,
+            name_key,
+            account,
+        })
+    }
+
+    /// Last step of a login: a session when the password matched an enabled account with a
+    /// password, `Unauthenticated` otherwise. A wrong password, an unknown user, a disabled user
+    /// and a token-only user all give the same answer after one argon2 verification each
+    /// (against a dummy hash where there is no real one), so neither the answer nor its timing
+    /// tells which.
+    pub fn finish_login(
+        &self,
+        connection: &Connection,
+        attempt: LoginAttempt,
+        password_matches: bool,
+        password: &str,
+    ) -> Result<Session, AuthError> {
+        let user_id = match &attempt.account {
+            Some((id, Some(_), false)) if password_matches => UserId(*id),
             _ => return Err(AuthError::Unauthenticated),
         };
-
+        let stored_hash = attempt.stored_hash(self).to_string();
+        let now_ms = self.now_ms();
         let secret = new_secret(SESSION_PREFIX)?;
         let expires_at_ms = now_ms.saturating_add(duration_ms(self.options.sessions.lifetime));
         let hashing = self.options.hashing;
         let principal = atomically(connection, || {
-            throttle::succeeded(connection, attempt_id, &name_key)?;
+            throttle::succeeded(connection, attempt.attempt_id, &attempt.name_key)?;
             connection
                 .prepare_cached(
                     "INSERT INTO auth_sessions \
@@ -236,7 +255,7 @@ impl UserDirectory {
                     now_ms,
                     expires_at_ms
                 ])?;
-            if hashing.is_outdated(stored_hash) {
+            if hashing.is_outdated(&stored_hash) {
                 // The hashing parameters were raised since this password was set: upgrade it now,
                 // the only moment the plain password is at hand.
                 connection
@@ -326,5 +345,39 @@ impl UserDirectory {
                 .execute(params![now_ms, now_ms.saturating_sub(idle_timeout_ms)])?;
             throttle::prune(connection, &self.options.throttle, now_ms)
         })
+    }
+}
+
+/// A login between its first and last step: the attempt is recorded, the account read.
+#[derive(Debug)]
+pub struct LoginAttempt {
+    attempt_id: i64,
+    name_key: String,
+    /// Id, password hash and disabled flag of the named account, if it exists.
+    account: Option<(i64, Option<String>, bool)>,
+}
+
+impl LoginAttempt {
+    fn stored_hash<'a>(&'a self, directory: &'a UserDirectory) -> &'a str {
+        self.account
+            .as_ref()
+            .and_then(|(_, hash, _)| hash.as_deref())
+            .unwrap_or(&directory.dummy_hash)
+    }
+
+    /// The argon2 verification: needs no connection, so a server runs it without holding one.
+    pub fn password_matches(&self, directory: &UserDirectory, password: &str) -> bool {
+        // Too long to be anyone's password (the policy refuses them): verify something bounded
+        // instead, so the time spent stays the same.
+        let candidate = if password.len() > MAX_PASSWORD_BYTES {
+            ""
+        } else {
+            password
+        };
+        directory
+            .options
+            .hashing
+            .verify(candidate, self.stored_hash(directory))
+            && password.len() <= MAX_PASSWORD_BYTES
     }
 }

@@ -6,6 +6,7 @@
 //! transaction the caller may hold.
 
 mod credentials;
+pub use credentials::LoginAttempt;
 mod types;
 
 pub use types::{
