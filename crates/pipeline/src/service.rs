@@ -81,7 +81,9 @@ impl FaceService {
         let model = analyzers.primary().recognizer_model().clone();
         calibration.check_model(model.as_str())?;
         calibration.threshold_for(matching.false_match_rate)?;
-        if !(matching.false_match_rate <= matching.max_false_match_rate) {
+        if matching.max_false_match_rate.is_nan()
+            || matching.false_match_rate > matching.max_false_match_rate
+        {
             return Err(ServiceError::Invalid(
                 "[matching] false_match_rate is above max_false_match_rate".into(),
             ));
