@@ -28,7 +28,8 @@
 //! | `case_required`            | 400    | a search without case reference and reason              |
 //! | `case_not_open`            | 403    | the named case does not exist, is closed or expired     |
 //! | `not_in_case`              | 403    | the caller is neither owner nor member of the case      |
-//! | `throttled`                | 429    | too many failed logins for that name or address         |
+//! | `throttled`                | 429    | too many failed logins, or requests in flight, from a client |
+//! | `overloaded`               | 503    | the server is at `server.max_in_flight` requests        |
 //! | `internal`                 | 500    | a fault of the server; details go to the log only       |
 
 use axum::extract::multipart::MultipartError;
