@@ -31,6 +31,7 @@
 //! | `throttled`                | 429    | too many failed logins, or requests in flight, from a client |
 //! | `overloaded`               | 503    | the server is at `server.max_in_flight` requests        |
 //! | `internal`                 | 500    | a fault of the server; details go to the log only       |
+//! | `storage_full`             | 507    | the data disk is full; nothing stored was damaged       |
 
 use axum::extract::multipart::MultipartError;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -142,6 +143,9 @@ fn video_status_and_code(error: &vigil_ingest::IngestError) -> (StatusCode, &'st
         IngestError::Config(_) => (StatusCode::BAD_REQUEST, "invalid"),
         IngestError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         IngestError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        IngestError::Store(StoreError::StorageFull(_)) => {
+            (StatusCode::INSUFFICIENT_STORAGE, "storage_full")
+        }
         IngestError::Store(StoreError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
         IngestError::Store(StoreError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
         IngestError::Store(StoreError::Invalid(_)) => (StatusCode::BAD_REQUEST, "invalid"),
@@ -168,6 +172,7 @@ fn service_status_and_code(error: &ServiceError) -> (StatusCode, &'static str) {
         ServiceError::AmbiguousFaces { .. } => (UNPROCESSABLE, "ambiguous_faces"),
         ServiceError::TooManyFaces { .. } => (UNPROCESSABLE, "too_many_faces"),
         ServiceError::Store(store) => match store {
+            StoreError::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
             StoreError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             StoreError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             StoreError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
@@ -189,6 +194,10 @@ fn service_status_and_code(error: &ServiceError) -> (StatusCode, &'static str) {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        if code == "storage_full" {
+            // The operator's signal: a counter to alert on, besides the log line below.
+            metrics::counter!("vigil_storage_full_total").increment(1);
+        }
         let message = if status.is_server_error() {
             // The cause may name files or database internals; it belongs in the log, not the reply.
             tracing::error!(error = %self, "request failed");

@@ -175,7 +175,8 @@ impl Modify for SharedFailures {
             for (method, operation) in operations_with_methods(item) {
                 document_case_headers(operation, method, path);
                 document_binary_contents(operation);
-                document_shared_failures(operation, public);
+                // audited reads write too: any protected route can meet a full disk
+                document_shared_failures(operation, public, !public);
             }
         }
     }
@@ -301,7 +302,7 @@ fn document_binary_contents(operation: &mut Operation) {
     }
 }
 
-fn document_shared_failures(operation: &mut Operation, public: bool) {
+fn document_shared_failures(operation: &mut Operation, public: bool, writes: bool) {
     let parameters = operation.parameters.as_deref().unwrap_or_default();
     let has_path_parameter = parameters
         .iter()
@@ -347,6 +348,12 @@ fn document_shared_failures(operation: &mut Operation, public: bool) {
         "500",
         "internal: a fault of the server; details go to its log",
     ));
+    if writes {
+        failures.push((
+            "507",
+            "storage_full: the data disk is full; nothing stored was damaged",
+        ));
+    }
     failures.push((
         "503",
         "overloaded: the server is at its in-flight request limit",

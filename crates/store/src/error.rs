@@ -31,10 +31,17 @@ pub enum StoreError {
     /// A sealed blob failed to open: altered, copied from another row, or sealing failed.
     #[error("sealed data: {0}")]
     Seal(String),
+    /// The disk holding the database is full: the write was rolled back, nothing stored is
+    /// damaged, and writes succeed again once space is freed.
+    #[error("storage full: {0}")]
+    StorageFull(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
-        StoreError::Database(error.to_string())
+        match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::StorageFull(error.to_string()),
+            _ => StoreError::Database(error.to_string()),
+        }
     }
 }

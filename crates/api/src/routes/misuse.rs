@@ -36,10 +36,14 @@ pub async fn list_alerts(
     ))
 }
 
+/// The last millisecond of 9999-12-31 UTC: a day to report lies between the epoch and then.
+const LAST_MS_OF_YEAR_9999: i64 = 253_402_300_799_999;
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
     /// Any time in the local day to report (unix ms; default now).
+    #[param(minimum = 0, maximum = 253402300799999i64)]
     pub at_ms: Option<i64>,
 }
 
@@ -54,6 +58,11 @@ pub async fn activity(
     let store = state.access().store.clone();
     let policy = state.misuse_policy().clone();
     let at = query.at_ms.unwrap_or_else(now_ms);
+    if !(0..=LAST_MS_OF_YEAR_9999).contains(&at) {
+        return Err(ApiError::BadRequest(format!(
+            "at_ms must be between 0 and {LAST_MS_OF_YEAR_9999} (unix ms)"
+        )));
+    }
     Ok(Json(
         tokio::task::spawn_blocking(move || store.search_activity(at, &policy)).await??,
     ))

@@ -85,12 +85,17 @@ pub struct MisuseAlert {
 /// Start of the local day holding `at_ms`, as unix ms.
 pub fn local_day_start(at_ms: i64, policy: &MisuseConfig) -> i64 {
     let offset = i64::from(policy.utc_offset_minutes) * 60_000;
-    (at_ms + offset).div_euclid(DAY_MS) * DAY_MS - offset
+    // saturating: a caller may name any instant, the far ends of time included
+    at_ms
+        .saturating_add(offset)
+        .div_euclid(DAY_MS)
+        .saturating_mul(DAY_MS)
+        .saturating_sub(offset)
 }
 
 /// Whether `at_ms` is outside the policy's working hours (or on a weekend it keeps off).
 pub fn is_off_hours(at_ms: i64, policy: &MisuseConfig) -> bool {
-    let local = at_ms + i64::from(policy.utc_offset_minutes) * 60_000;
+    let local = at_ms.saturating_add(i64::from(policy.utc_offset_minutes) * 60_000);
     let hour = local.rem_euclid(DAY_MS) / HOUR_MS;
     // 1970-01-01 was a Thursday: +3 makes Monday 0.
     let weekday = (local.div_euclid(DAY_MS) + 3).rem_euclid(7);
@@ -114,7 +119,7 @@ fn day_activity(
         "SELECT sequence, at_ms, actor_name, outcome, outcome_detail FROM audit_entries
          WHERE action IN {SEARCH_ACTIONS} AND at_ms >= ?1 AND at_ms < ?2 ORDER BY sequence"
     ))?;
-    let mut rows = statement.query(params![day_ms, day_ms + DAY_MS])?;
+    let mut rows = statement.query(params![day_ms, day_ms.saturating_add(DAY_MS)])?;
     while let Some(row) = rows.next()? {
         let sequence_number = sequence(row.get(0)?);
         let at_ms: i64 = row.get(1)?;
@@ -148,7 +153,10 @@ fn day_activity(
         "SELECT actor_name, count(*) FROM audit_entries
          WHERE action IN {SEARCH_ACTIONS} AND at_ms >= ?1 AND at_ms < ?2 GROUP BY actor_name"
     ))?;
-    let mut rows = statement.query(params![day_ms - baseline_days * DAY_MS, day_ms])?;
+    let mut rows = statement.query(params![
+        day_ms.saturating_sub(baseline_days.saturating_mul(DAY_MS)),
+        day_ms
+    ])?;
     while let Some(row) = rows.next()? {
         let user_name: String = row.get(0)?;
         let count: i64 = row.get(1)?;
