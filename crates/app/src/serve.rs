@@ -93,16 +93,16 @@ pub fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     let misuse_scan = spawn_misuse_scan(store.clone(), context.config.misuse.clone());
     // Webhook deliveries queued with alerts are sent (signed, retried) by their own thread,
     // on its own connection to the database.
+    // Creation (the API) and sending (the dispatcher) apply the same `[webhooks]` allowance.
+    let webhook_targets =
+        vigil_notify::TargetPolicy::allowing(&context.config.webhooks.allowed_hosts);
+    store.set_webhook_targets(webhook_targets.clone());
     let webhooks = vigil_notify::Dispatcher::open(
         &context.database_path(),
         vigil_notify::DispatcherOptions {
             targets: webhook_targets,
             ..vigil_notify::DispatcherOptions::default()
         },
-    // Creation (the API) and sending (the dispatcher) apply the same `[webhooks]` allowance.
-    let webhook_targets =
-        vigil_notify::TargetPolicy::allowing(&context.config.webhooks.allowed_hosts);
-    store.set_webhook_targets(webhook_targets.clone());
     )
     .and_then(|dispatcher| dispatcher.spawn())
     .context("starting the webhook dispatcher")?;
@@ -251,6 +251,11 @@ fn spawn_sighting_retention(
             Some(true),
             now,
         );
+        // Delivered webhook payloads describe alerts: they go with matched sightings.
+        let cutoff = now - hours(video.matched_sighting_retention_hours);
+        if let Err(error) = store.purge_finished_webhook_deliveries(cutoff) {
+            tracing::warn!(%error, "purging delivered webhooks failed");
+        }
         match (unmatched, matched) {
             (Ok(0), Ok(0)) => {}
             (Ok(unmatched), Ok(matched)) => {
@@ -291,11 +296,6 @@ fn spawn_misuse_scan(
     policy: vigil_base::config::MisuseConfig,
 ) -> PeriodicJob {
     let interval = std::time::Duration::from_secs_f32(policy.scan_interval_secs);
-        // Delivered webhook payloads describe alerts: they go with matched sightings.
-        let cutoff = now - hours(video.matched_sighting_retention_hours);
-        if let Err(error) = store.purge_finished_webhook_deliveries(cutoff) {
-            tracing::warn!(%error, "purging delivered webhooks failed");
-        }
     PeriodicJob::spawn("misuse-scan", interval, move || {
         match store.scan_for_misuse(&policy, now_ms()) {
             Ok(raised) => {
