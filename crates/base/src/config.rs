@@ -233,6 +233,9 @@ pub struct MisuseConfig {
     /// Refused attempts under a case the user is not in (or one that is closed or absent) in a
     /// day that raise an alert.
     pub outside_case_attempts: u32,
+    /// Requests refused for lacking the permission (probing for what one may not do) in a day
+    /// above which an alert is raised; repeats counted in the refusal log's summaries included.
+    pub refusals_per_day: u32,
 }
 
 impl Default for MisuseConfig {
@@ -247,6 +250,7 @@ impl Default for MisuseConfig {
             weekends_off: false,
             utc_offset_minutes: 0,
             outside_case_attempts: 1,
+            refusals_per_day: 20,
         }
     }
 }

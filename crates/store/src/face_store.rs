@@ -38,7 +38,8 @@ pub trait FaceStore: Send + Sync {
     ) -> Result<Subject, StoreError>;
 
     /// Deletes a subject and all its templates, returning the template ids so the caller can drop
-    /// them from the search index. `NotFound` if absent.
+    /// them from the search index. `NotFound` if absent; `Conflict`, naming the entry and its
+    /// case, while a watchlist entry not yet removed holds the subject.
     fn delete_subject(&self, id: SubjectId) -> Result<Vec<TemplateId>, StoreError> {
         self.delete_subject_audited(id, None)
     }

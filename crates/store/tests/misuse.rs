@@ -158,3 +158,141 @@ fn working_hours_follow_the_site_offset_and_weekends() {
         TODAY + DAY - 2 * HOUR
     );
 }
+
+/// A permission refusal as the API's guard writes it: the first per user, route and window on
+/// its own, then a summary standing for `repeats` more (crates/api/src/refusals.rs).
+fn refusal(store: &SqliteStore, user: &str, route: &str, repeats: Option<u64>, at_ms: i64) {
+    let mut request = serde_json::json!({ "permission": "ManageUsers" });
+    if let Some(repeats) = repeats {
+        request["repeats"] = repeats.into();
+        request["window_ms"] = 60_000.into();
+    }
+    let mut refused = entry(
+        user,
+        AuditAction::AccessRefused,
+        Outcome::refused("roles lack ManageUsers"),
+    );
+    refused.target = Target {
+        kind: "route".into(),
+        id: route.into(),
+    };
+    refused.case_ref = None;
+    refused.request = request;
+    store.with_connection(|connection| {
+        vigil_audit::append(connection, &refused, at_ms).unwrap();
+    });
+}
+
+#[test]
+fn a_user_refused_more_than_the_daily_limit_raises_a_probing_alert() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let policy = MisuseConfig::default();
+    assert_eq!(policy.refusals_per_day, 20);
+    // mallory tries five routes she may not call, and keeps at one: 5 first entries, then a
+    // summary of 19 more. 24 refusals, 6 entries: counted by what they stand for.
+    for (n, route) in [
+        "POST /v1/users",
+        "GET /v1/audit",
+        "POST /v1/cameras",
+        "DELETE /v1/cameras/{id}",
+        "GET /v1/misuse/alerts",
+    ]
+    .iter()
+    .enumerate()
+    {
+        refusal(&store, "mallory", route, None, TODAY + 10 * HOUR + n as i64);
+    }
+    refusal(
+        &store,
+        "mallory",
+        "POST /v1/users",
+        Some(19),
+        TODAY + 10 * HOUR + 60_000,
+    );
+    // trent: exactly the limit today, not above it; his 11 refusals yesterday (a summary of
+    // 10 and its first) are another day's, under the limit there too.
+    for n in 0..20 {
+        refusal(
+            &store,
+            "trent",
+            "GET /v1/audit",
+            None,
+            TODAY + 11 * HOUR + n,
+        );
+    }
+    refusal(
+        &store,
+        "trent",
+        "GET /v1/audit",
+        None,
+        TODAY - DAY + 11 * HOUR,
+    );
+    refusal(
+        &store,
+        "trent",
+        "GET /v1/audit",
+        Some(10),
+        TODAY - DAY + 11 * HOUR + 60_000,
+    );
+    // Failed logins are not permission refusals.
+    store.with_connection(|connection| {
+        for n in 0..30 {
+            vigil_audit::append(
+                connection,
+                &entry("trent", AuditAction::LoginFailed, Outcome::refused("")),
+                TODAY + 12 * HOUR + n,
+            )
+            .unwrap();
+        }
+    });
+
+    let now = TODAY + 13 * HOUR;
+    let activity = store.search_activity(now, &policy).unwrap();
+    let of = |user: &str| activity.iter().find(|a| a.user_name == user).unwrap();
+    assert_eq!((of("mallory").refusals, of("mallory").searches), (24, 0));
+    assert_eq!(of("trent").refusals, 20);
+
+    let raised = store.scan_for_misuse(&policy, now).unwrap();
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    let alert = &raised[0];
+    assert_eq!(
+        (alert.user_name.as_str(), alert.rule, alert.observed),
+        ("mallory", MisuseRule::Refusals, 24)
+    );
+    assert!(alert.detail.contains("alert above 20"), "{}", alert.detail);
+    assert!(alert.first_entry < alert.last_entry);
+
+    // One more refusal for trent passes the limit; mallory's alert is not raised twice.
+    refusal(
+        &store,
+        "trent",
+        "POST /v1/users",
+        None,
+        TODAY + 12 * HOUR + 500,
+    );
+    let raised = store.scan_for_misuse(&policy, now).unwrap();
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(
+        (
+            raised[0].user_name.as_str(),
+            raised[0].rule,
+            raised[0].observed
+        ),
+        ("trent", MisuseRule::Refusals, 21)
+    );
+    // A stricter site alerts on trent's day earlier; a laxer one not on mallory's.
+    let lax = MisuseConfig {
+        refusals_per_day: 30,
+        ..MisuseConfig::default()
+    };
+    let other = SqliteStore::open_in_memory().unwrap();
+    refusal(
+        &other,
+        "mallory",
+        "POST /v1/users",
+        Some(25),
+        TODAY + 10 * HOUR,
+    );
+    assert!(other.scan_for_misuse(&lax, now).unwrap().is_empty());
+    assert_eq!(other.scan_for_misuse(&policy, now).unwrap().len(), 1);
+}

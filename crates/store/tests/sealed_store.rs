@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use vigil_base::{CameraId, Embedding, ModelId};
+use vigil_base::{CameraConfig, CameraId, Embedding, ModelId};
 use vigil_seal::{SealKey, Sealer};
 use vigil_store::conformance::{embedding, template};
 use vigil_store::{
@@ -34,6 +34,9 @@ struct Written {
     sightings: Vec<(SightingId, Vec<u8>, Vec<Embedding>)>,
     probe: Vec<u8>,
     probe_sha256: String,
+    camera: CameraConfig,
+    /// The passwords in the camera's two URLs.
+    camera_passwords: [String; 2],
 }
 
 impl Written {
@@ -54,6 +57,12 @@ impl Written {
             }
         }
         secrets.push(("probe image".to_owned(), self.probe.clone()));
+        for password in &self.camera_passwords {
+            secrets.push((
+                format!("camera {} password", self.camera.id),
+                password.clone().into_bytes(),
+            ));
+        }
         secrets
     }
 }
@@ -91,7 +100,25 @@ fn sighting(seed: u64, crop: Vec<u8>) -> (NewSighting, Vec<Embedding>) {
     (new, embeddings)
 }
 
-/// Enrols two templates, stores two sightings and appends an audit entry with a probe image.
+/// A camera whose main and sub stream URLs carry passwords (32 bytes and more, so that
+/// `contains` can look for them).
+fn camera_with_passwords(seed: u8) -> (CameraConfig, [String; 2]) {
+    let passwords = [
+        format!("Main-Stream-Password-{seed:03}-0123456789abcdef"),
+        format!("Sub-Stream-Password-{seed:03}-fedcba9876543210"),
+    ];
+    let camera = CameraConfig {
+        id: CameraId::parse(&format!("gate-{seed}")).unwrap(),
+        name: Some(format!("Gate {seed}")),
+        url: format!("rtsp://admin:{}@192.0.2.10:554/main", passwords[0]),
+        substream_url: Some(format!("rtsp://viewer:{}@192.0.2.10:554/sub", passwords[1])),
+        ..CameraConfig::default()
+    };
+    (camera, passwords)
+}
+
+/// Enrols two templates, stores two sightings, adds a camera with passwords in its URLs and
+/// appends an audit entry with a probe image.
 fn populate(store: &SqliteStore, seed: u8) -> Written {
     let mut new_templates = vec![template("m", 1, 128), template("m", 2, 128)];
     for (index, new) in new_templates.iter_mut().enumerate() {
@@ -139,11 +166,15 @@ fn populate(store: &SqliteStore, seed: u8) -> Written {
         })
         .unwrap();
     let probe_sha256 = hex::encode(Sha256::digest(&probe));
+    let (camera, camera_passwords) = camera_with_passwords(seed);
+    store.save_camera_audited(&camera, None).unwrap();
     Written {
         templates,
         sightings,
         probe,
         probe_sha256,
+        camera,
+        camera_passwords,
     }
 }
 
@@ -199,6 +230,9 @@ fn assert_reads_back(store: &SqliteStore, written: &Written) {
         .with_connection(|c| vigil_audit::probe_image(c, &written.probe_sha256, store.sealer()))
         .unwrap();
     assert_eq!(probe.as_deref(), Some(written.probe.as_slice()));
+    let cameras = store.cameras().unwrap();
+    let camera = cameras.iter().find(|c| c.id == written.camera.id);
+    assert_eq!(camera, Some(&written.camera), "camera settings read back");
     let report = store
         .with_connection(|c| vigil_audit::verify_sealed(c, &[], store.sealer()))
         .unwrap();
@@ -306,6 +340,13 @@ fn sealed_blob_copied_into_another_row_does_not_open() {
             format!("'{}'", written.probe_sha256),
             format!("'{}'", second_probe.probe_sha256),
         );
+        copy(
+            "cameras",
+            "config",
+            "id",
+            format!("'{}'", written.camera.id),
+            format!("'{}'", second_probe.camera.id),
+        );
     }
     let store = SqliteStore::open_sealed(&path, Some(sealer(7, &[]))).unwrap();
     let refused = |result: Result<(), StoreError>, what: &str| match result {
@@ -323,6 +364,7 @@ fn sealed_blob_copied_into_another_row_does_not_open() {
         store.sighting_embeddings(sighting_b).map(|_| ()),
         "sighting embedding",
     );
+    refused(store.cameras().map(|_| ()), "camera settings");
     // The originals still open.
     assert_eq!(
         store.thumbnail(first).unwrap().unwrap(),
@@ -424,4 +466,61 @@ fn a_store_without_keys_writes_plaintext_and_reports_no_keys() {
         store.reseal_all(&mut |_| {}),
         Err(StoreError::Invalid(_))
     ));
+}
+
+/// Issue 13 §2.3: a camera's URLs carry its password; with keys the row holds no trace of it,
+/// the store refuses to open without the key, and with it the camera's settings are whole.
+#[test]
+fn camera_credentials_are_sealed_at_rest_and_the_camera_still_reads_back() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("vigil.db");
+    let store = SqliteStore::open_sealed(&path, Some(sealer(7, &[]))).unwrap();
+    let (camera, passwords) = camera_with_passwords(9);
+    store.save_camera_audited(&camera, None).unwrap();
+    // Saving again (an edit through PUT /v1/cameras/{id}) seals the new settings as well.
+    let mut edited = camera.clone();
+    edited.analysis_fps = 4.0;
+    store.save_camera_audited(&edited, None).unwrap();
+    drop(store);
+
+    let raw = Connection::open(&path).unwrap();
+    let (kind, stored): (String, Vec<u8>) = raw
+        .query_row(
+            "SELECT typeof(config), CAST(config AS BLOB) FROM cameras WHERE id = 'gate-9'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(kind, "blob");
+    assert!(vigil_seal::is_sealed(&stored));
+    for secret in passwords.iter().map(String::as_bytes).chain([
+        b"rtsp://".as_slice(),
+        b"admin".as_slice(),
+        b"192.0.2.10".as_slice(),
+    ]) {
+        assert!(
+            !stored.windows(secret.len()).any(|window| window == secret),
+            "{} in the stored row",
+            String::from_utf8_lossy(secret)
+        );
+    }
+    drop(raw);
+    for (what, password) in ["main", "sub"].iter().zip(&passwords) {
+        assert!(
+            !contains(&disk_bytes(directory.path()), password.as_bytes()),
+            "{what} stream password on disk"
+        );
+    }
+
+    let needed = key(7).id().to_string();
+    assert_eq!(missing_key(SqliteStore::open(&path)), needed);
+    let store = SqliteStore::open_sealed(&path, Some(sealer(7, &[]))).unwrap();
+    assert_eq!(store.cameras().unwrap(), vec![edited]);
+    let status = store.sealing_status().unwrap();
+    let cameras = status
+        .iter()
+        .find(|column| column.place == "cameras.config")
+        .expect("keys status counts camera settings");
+    assert_eq!(cameras.plaintext, 0);
+    assert_eq!(cameras.by_key.get(&needed), Some(&1));
 }

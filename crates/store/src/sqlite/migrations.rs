@@ -73,10 +73,20 @@ const MIGRATIONS: &[Migration] = &[
         name: "case_members_by_id",
         sql: include_str!("../../migrations/0011_case_members_by_id.sql"),
     },
+    Migration {
+        version: 12,
+        name: "sealed_camera_settings",
+        sql: include_str!("../../migrations/0012_sealed_camera_settings.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "misuse_refusals",
+        sql: include_str!("../../migrations/0013_misuse_refusals.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const LATEST_SCHEMA_VERSION: u32 = 11;
+pub const LATEST_SCHEMA_VERSION: u32 = 13;
 
 pub(crate) fn schema_version(connection: &Connection) -> Result<u32, StoreError> {
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;

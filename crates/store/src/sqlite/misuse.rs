@@ -1,6 +1,7 @@
 //! Misuse detection over the audit log: per-user search statistics for a day, and alerts for
-//! auditors when a user searches far above their own norm, outside working hours, or under cases
-//! they do not belong to. The rules are in docs/design/013-misuse-detection.md.
+//! auditors when a user searches far above their own norm, outside working hours, under cases
+//! they do not belong to, or keeps being refused for lacking the permission (probing). The
+//! rules are in docs/design/013-misuse-detection.md.
 
 use super::SqliteStore;
 use crate::error::StoreError;
@@ -25,6 +26,8 @@ pub enum MisuseRule {
     AboveNorm,
     OffHours,
     OutsideCases,
+    /// Many requests refused for lacking the permission: probing for what one may not do.
+    Refusals,
 }
 
 impl MisuseRule {
@@ -33,6 +36,7 @@ impl MisuseRule {
             MisuseRule::AboveNorm => "above_norm",
             MisuseRule::OffHours => "off_hours",
             MisuseRule::OutsideCases => "outside_cases",
+            MisuseRule::Refusals => "refusals",
         }
     }
 
@@ -41,6 +45,7 @@ impl MisuseRule {
             MisuseRule::AboveNorm,
             MisuseRule::OffHours,
             MisuseRule::OutsideCases,
+            MisuseRule::Refusals,
         ]
         .into_iter()
         .find(|rule| rule.as_str() == text)
@@ -60,6 +65,11 @@ pub struct UserSearchActivity {
     pub off_hours: u64,
     /// Attempts refused because the case was not the user's, not open, or not named.
     pub outside_case_attempts: u64,
+    /// Requests refused that day for lacking the permission (`access_refused` entries; a
+    /// summary entry counts the repeats it stands for).
+    #[serde(default)]
+    pub refusals: u64,
+    /// First and last audit entries of the day's activity (searches and refusals).
     pub first_sequence: u64,
     pub last_sequence: u64,
 }
@@ -135,6 +145,7 @@ fn day_activity(
                 baseline_per_day: 0.0,
                 off_hours: 0,
                 outside_case_attempts: 0,
+                refusals: 0,
                 first_sequence: sequence_number,
                 last_sequence: sequence_number,
             });
@@ -146,6 +157,37 @@ fn day_activity(
         if outcome == "refused" && OUTSIDE_CASE_CODES.contains(&detail.as_str()) {
             activity.outside_case_attempts += 1;
         }
+    }
+    drop(rows);
+    // The refusal log (crates/api/src/refusals.rs) writes a user's first refusal per route and
+    // window, then one summary with `"repeats"`: the refusals it stands for.
+    let mut statement = connection.prepare_cached(
+        "SELECT actor_name, sum(coalesce(json_extract(request, '$.repeats'), 1)),
+                min(sequence), max(sequence)
+         FROM audit_entries
+         WHERE action = 'access_refused' AND at_ms >= ?1 AND at_ms < ?2 GROUP BY actor_name",
+    )?;
+    let mut rows = statement.query(params![day_ms, day_ms.saturating_add(DAY_MS)])?;
+    while let Some(row) = rows.next()? {
+        let user_name: String = row.get(0)?;
+        let refusals = sequence(row.get(1)?);
+        let (first, last) = (sequence(row.get(2)?), sequence(row.get(3)?));
+        let activity = by_user
+            .entry(user_name.clone())
+            .or_insert_with(|| UserSearchActivity {
+                user_name,
+                day_ms,
+                searches: 0,
+                baseline_per_day: 0.0,
+                off_hours: 0,
+                outside_case_attempts: 0,
+                refusals: 0,
+                first_sequence: first,
+                last_sequence: last,
+            });
+        activity.refusals = refusals;
+        activity.first_sequence = activity.first_sequence.min(first);
+        activity.last_sequence = activity.last_sequence.max(last);
     }
     drop(rows);
     let baseline_days = i64::from(policy.baseline_days.max(1));
@@ -206,7 +248,9 @@ fn broken_rules(
             ),
         ));
     }
-    if activity.outside_case_attempts >= u64::from(policy.outside_case_attempts) {
+    if activity.outside_case_attempts > 0
+        && activity.outside_case_attempts >= u64::from(policy.outside_case_attempts)
+    {
         broken.push((
             MisuseRule::OutsideCases,
             activity.outside_case_attempts,
@@ -214,6 +258,18 @@ fn broken_rules(
             format!(
                 "{} searches refused for naming a case the user is not in, one not open, or none",
                 activity.outside_case_attempts
+            ),
+        ));
+    }
+    if activity.refusals > u64::from(policy.refusals_per_day) {
+        broken.push((
+            MisuseRule::Refusals,
+            activity.refusals,
+            0.0,
+            format!(
+                "{} requests refused for lacking the permission in the day (alert above {}): \
+                 probing for what the user may not do",
+                activity.refusals, policy.refusals_per_day
             ),
         ));
     }

@@ -347,6 +347,29 @@ fn delete_unreferenced_media(
     Ok(())
 }
 
+/// Refuses to delete a subject that a watchlist entry not yet removed holds, naming the entry
+/// and its case: the entry would stay in force with no face to match (its subject set NULL).
+/// Removing the entry, under its case's rules, is what deletes such a subject. Checked here,
+/// in the deletion's transaction, so that every path (API, CLI) refuses alike.
+fn refuse_if_watched(connection: &Connection, subject: SubjectId) -> Result<(), StoreError> {
+    let holding: Option<(i64, i64, String)> = connection
+        .prepare_cached(
+            "SELECT id, watchlist, case_ref FROM watchlist_entries \
+             WHERE subject = ?1 AND removed_at IS NULL ORDER BY id LIMIT 1",
+        )?
+        .query_row([subject.0], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    match holding {
+        Some((entry, watchlist, case_ref)) => Err(StoreError::Conflict(format!(
+            "subject {subject} is on watchlist {watchlist} (entry {entry}) under case \
+             {case_ref}: remove the entry first (DELETE /v1/watchlist-entries/{entry})"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Prefixes an `Invalid` reason with the template's position, so the caller knows which photo.
 fn naming_template(position: usize) -> impl Fn(StoreError) -> StoreError {
     move |error| match error {
@@ -505,6 +528,7 @@ impl FaceStore for SqliteStore {
     ) -> Result<Vec<TemplateId>, StoreError> {
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        refuse_if_watched(&transaction, id)?;
         let templates: Vec<(TemplateId, String)> = transaction
             .prepare("SELECT id, source_media FROM templates WHERE subject_id = ?1 ORDER BY id")?
             .query_map([id.0], |row| Ok((TemplateId(row.get(0)?), row.get(1)?)))?

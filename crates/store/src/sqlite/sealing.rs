@@ -29,6 +29,12 @@ pub(crate) fn sighting_embedding(sighting: i64, rank: i64) -> Vec<u8> {
     row_binding("sighting", sighting, &format!("embedding.{rank}"))
 }
 
+/// Associated data of `cameras.config`: the camera's settings, whose URLs may carry a password.
+/// Camera ids are text, so this is `row_binding`'s format with a text id.
+pub(crate) fn camera_config(id: &str) -> Vec<u8> {
+    format!("camera:{id}:config").into_bytes()
+}
+
 /// The bytes to store: sealed when a sealer is configured, else the plaintext (a store without
 /// keys never writes sealed blobs).
 pub(crate) fn seal<'a>(
@@ -95,6 +101,8 @@ pub(crate) fn audit_in(
 enum RowKey {
     /// One integer column, bound with `bind`.
     Integer(&'static str, fn(i64) -> Vec<u8>),
+    /// One text column, bound with `bind`.
+    Text(&'static str, fn(&str) -> Vec<u8>),
     /// `sighting, rank`.
     SightingRank,
     /// `sha256` (audit probes).
@@ -141,6 +149,12 @@ const SEALED_COLUMNS: &[SealedColumn] = &[
         table: "audit_probes",
         column: "image",
         key: RowKey::Sha256,
+    },
+    // JSON text when plaintext (written before encryption was on), a sealed blob otherwise.
+    SealedColumn {
+        table: "cameras",
+        column: "config",
+        key: RowKey::Text("id", camera_config),
     },
 ];
 
@@ -300,7 +314,7 @@ fn reseal_batch(
     after_rowid: i64,
 ) -> Result<(Option<i64>, u64, u64), StoreError> {
     let keys = match column.key {
-        RowKey::Integer(name, _) => name,
+        RowKey::Integer(name, _) | RowKey::Text(name, _) => name,
         RowKey::SightingRank => "sighting, rank",
         RowKey::Sha256 => "sha256",
     };
@@ -323,7 +337,8 @@ fn reseal_batch(
         let rowid: i64 = row.get(0)?;
         last = Some(rowid);
         scanned += 1;
-        let stored = row.get_ref(1)?.as_blob().map_err(|error| {
+        // `as_bytes`: camera settings written without keys are JSON text, not a blob.
+        let stored = row.get_ref(1)?.as_bytes().map_err(|error| {
             StoreError::Database(format!("{} row {rowid}: {error}", column.place()))
         })?;
         if !sealer.needs_reseal(stored) {
@@ -331,6 +346,7 @@ fn reseal_batch(
         }
         let binding = match column.key {
             RowKey::Integer(_, bind) => bind(row.get(2)?),
+            RowKey::Text(_, bind) => bind(&row.get::<_, String>(2)?),
             RowKey::SightingRank => sighting_embedding(row.get(2)?, row.get(3)?),
             RowKey::Sha256 => vigil_audit::probe_binding(&row.get::<_, String>(2)?),
         };

@@ -9,7 +9,7 @@ use crate::video_store::{
     NewSegment, NewSighting, SegmentRecord, SightingEmbedding, SightingId, SightingQuery,
     SightingRecord, VideoStore,
 };
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, params_from_iter, OptionalExtension, Row, TransactionBehavior};
 use vigil_base::{CameraConfig, CameraId, Embedding, ModelId};
 
@@ -116,6 +116,18 @@ impl VideoStore for SqliteStore {
             .validate()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let config = to_json(camera)?;
+        // With keys the whole settings are sealed: the URLs may carry the camera's password.
+        let config = match self.sealer() {
+            Some(_) => Value::Blob(
+                sealing::seal(
+                    self.sealer(),
+                    config.as_bytes(),
+                    &sealing::camera_config(camera.id.as_str()),
+                )?
+                .into_owned(),
+            ),
+            None => Value::Text(config),
+        };
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now_ms();
@@ -156,13 +168,22 @@ impl VideoStore for SqliteStore {
     fn cameras(&self) -> Result<Vec<CameraConfig>, StoreError> {
         let connection = self.connection.lock();
         let mut statement = connection.prepare("SELECT id, config FROM cameras ORDER BY id")?;
-        let rows = statement.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
+        let mut rows = statement.query([])?;
         let mut cameras = Vec::new();
-        for row in rows {
-            let (id, config) = row?;
-            let camera: CameraConfig = serde_json::from_str(&config).map_err(|error| {
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let config = match row.get_ref(1)? {
+                ValueRef::Blob(stored) => sealing::open(
+                    self.sealer(),
+                    stored,
+                    &sealing::camera_config(&id),
+                    &format!("camera {id} settings"),
+                )?,
+                other => std::borrow::Cow::Borrowed(other.as_bytes().map_err(|error| {
+                    StoreError::Database(format!("camera {id}: stored settings: {error}"))
+                })?),
+            };
+            let camera: CameraConfig = serde_json::from_slice(&config).map_err(|error| {
                 StoreError::Database(format!(
                     "camera {id}: stored settings are unreadable: {error}"
                 ))
