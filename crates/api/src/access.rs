@@ -182,6 +182,9 @@ pub struct Access {
     pub store: Arc<SqliteStore>,
     pub directory: Arc<UserDirectory>,
     refusals: Arc<RefusalLog>,
+    /// Password checks running at once: each argon2 verification holds 19 MiB, so a login flood
+    /// queues here instead of growing memory with every concurrent attempt.
+    password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 impl Access {
@@ -190,7 +193,15 @@ impl Access {
             store,
             directory: Arc::new(UserDirectory::new(options)?),
             refusals: Arc::new(RefusalLog::default()),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         })
+    }
+
+    /// A slot for one password check (see `password_checks`).
+    pub async fn password_check_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.password_checks.clone().acquire_owned().await.ok()
     }
 
     /// Audits a refusal anyone can cause (a failed login, a permission refused), bounded per
@@ -241,6 +252,23 @@ fn rule_for(method: &Method, route: &str) -> Option<(Requirement, Auditing)> {
         .find(|(m, r, _, _)| *m == method.as_str() && *r == route)
         .map(|(_, _, requirement, auditing)| (*requirement, *auditing))
 }
+
+/// The CSRF token of a session: derived from its secret, which only the session's holder has
+/// (the cookie is HttpOnly), so another site that makes the browser send the cookie cannot
+/// produce it.
+pub fn csrf_token(session_secret: &str) -> String {
+    hex::encode(Sha256::digest(
+        format!("vigil-csrf\n{session_secret}").as_bytes(),
+    ))
+}
+
+/// Whether the credential came from the session cookie rather than an `Authorization` header:
+/// only then can the browser have sent it on another site's behalf.
+fn credential_is_cookie(headers: &HeaderMap) -> bool {
+    !headers.contains_key(axum::http::header::AUTHORIZATION)
+}
+
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The bearer secret, or else the session cookie.
 pub(crate) fn credential(headers: &HeaderMap) -> Option<String> {
@@ -342,6 +370,24 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         )
         .await;
     };
+    // A browser sends the cookie with requests other sites trigger: a state-changing request
+    // authenticated by the cookie alone must also carry the session's CSRF token.
+    let changes_state = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes_state && credential_is_cookie(request.headers()) {
+        let sent = header_text(request.headers(), CSRF_HEADER).unwrap_or_default();
+        let expected = csrf_token(&secret);
+        if !subtle_equal(sent.as_bytes(), expected.as_bytes()) {
+            return refuse_unread(
+                request,
+                refusal(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "a request authenticated by the session cookie must carry its X-CSRF-Token",
+                ),
+            )
+            .await;
+        }
+    }
     let principal = match tokio::task::spawn_blocking({
         let access = access.clone();
         move || access.authenticate(&secret)
@@ -749,4 +795,9 @@ async fn first_file_part(content_type: &str, body: Vec<u8>) -> Option<Vec<u8>> {
         }
     }
     None
+}
+
+/// Equality that takes the same time wherever the first difference is.
+fn subtle_equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

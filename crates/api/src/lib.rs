@@ -238,6 +238,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             access::guard,
         ))
+        // The console's assets are public (they hold no data) and outside the guard.
+        .merge(vigil_console::router())
         .fallback(system::route_not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         // The last layer added sees the request first: trace, metrics (so refused uploads are

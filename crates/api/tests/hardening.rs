@@ -302,7 +302,7 @@ async fn failed_logins_and_permission_refusals_are_audited_but_a_flood_is_counte
 }
 
 #[tokio::test]
-async fn logout_ends_a_cookie_session() {
+async fn logout_ends_a_cookie_session_and_cookie_requests_need_the_csrf_token() {
     let server = start_server().await;
     let created = server
         .admin
@@ -330,11 +330,32 @@ async fn logout_ends_a_cookie_session() {
             .header("cookie", cookie)
             .send()
     };
+    let answered = me(cookie.clone()).await.unwrap();
+    assert_eq!(answered.status(), StatusCode::OK);
+    let csrf = answered.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(csrf, login["csrf_token"].as_str().unwrap());
+    // Another site can make the browser send the cookie, not the token: refused.
+    let forged = server
+        .anonymous
+        .post(server.url("/v1/logout"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        forged.json::<Value>().await.unwrap()["error"]["code"],
+        "csrf"
+    );
     assert_eq!(me(cookie.clone()).await.unwrap().status(), StatusCode::OK);
     let logout = server
         .anonymous
         .post(server.url("/v1/logout"))
         .header("cookie", cookie.clone())
+        .header("x-csrf-token", csrf)
         .send()
         .await
         .unwrap();

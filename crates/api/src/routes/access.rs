@@ -65,6 +65,8 @@ pub struct LoginBody {
 pub struct LoginReply {
     /// The session secret (also set as the `vigil_session` cookie); send it as a bearer token.
     pub session: String,
+    /// Send as `X-CSRF-Token` with every state-changing request authenticated by the cookie.
+    pub csrf_token: String,
     pub user: String,
     pub roles: Vec<String>,
     pub expires_at_ms: i64,
@@ -102,11 +104,13 @@ pub async fn login(
     let result = match attempt {
         Ok(attempt) => {
             let directory = state.access().directory.clone();
+            let slot = state.access().password_check_slot().await;
             let (attempt, matches, password) = tokio::task::spawn_blocking(move || {
                 let matches = attempt.password_matches(&directory, &password);
                 (attempt, matches, password)
             })
             .await?;
+            drop(slot);
             with_directory(&state, move |directory, connection| {
                 directory.finish_login(connection, attempt, matches, &password)
             })
@@ -163,6 +167,7 @@ pub async fn login(
     Ok((
         [(SET_COOKIE, cookie)],
         Json(LoginReply {
+            csrf_token: crate::access::csrf_token(&session.secret),
             session: session.secret,
             user: session.principal.name,
             roles: session
@@ -202,11 +207,26 @@ pub struct Me {
     pub user_id: i64,
     pub name: String,
     pub roles: Vec<String>,
+    /// What the roles allow (e.g. `ViewAlerts`): what a client may offer this user.
+    pub permissions: Vec<String>,
+    /// For a session: the token to send as `X-CSRF-Token` with state-changing requests.
+    pub csrf_token: Option<String>,
 }
 
-/// Who the credentials belong to.
+/// Who the credentials belong to, and what they may do.
 #[utoipa::path(get, path = "/v1/me", tag = "access", responses((status = 200, description = "The caller", body = Me)))]
-pub async fn me(Extension(principal): Extension<Principal>) -> Json<Me> {
+pub async fn me(headers: HeaderMap, Extension(principal): Extension<Principal>) -> Json<Me> {
+    let mut permissions: Vec<String> = principal
+        .roles
+        .iter()
+        .flat_map(|role| role.permissions())
+        .map(|permission| format!("{permission:?}"))
+        .collect();
+    permissions.sort();
+    permissions.dedup();
+    let csrf_token = crate::access::credential(&headers)
+        .filter(|secret| secret.starts_with(vigil_auth::SESSION_PREFIX))
+        .map(|secret| crate::access::csrf_token(&secret));
     Json(Me {
         user_id: principal.user_id.0,
         name: principal.name,
@@ -215,6 +235,8 @@ pub async fn me(Extension(principal): Extension<Principal>) -> Json<Me> {
             .iter()
             .map(|r| r.as_str().to_string())
             .collect(),
+        permissions,
+        csrf_token,
     })
 }
 
