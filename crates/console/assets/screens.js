@@ -9,6 +9,7 @@ export const SCREENS = [
   { id: "alerts", needs: ["ViewAlerts"], render: alerts },
   { id: "search", needs: ["Search"], render: search },
   { id: "subjects", needs: ["Enrol"], render: subjects },
+  { id: "cases", needs: ["ManageCases", "ManageWatchlists"], render: cases },
   { id: "audit", needs: ["ReadAudit"], render: audit },
   { id: "admin", needs: ["ManageUsers"], render: admin },
 ];
@@ -246,6 +247,149 @@ function enrolmentProblem(problem) {
     return `${t(`enrol.problem.${problem.code}`)} — ${problem.message}`;
   }
   return problemText(problem);
+}
+
+// --- Cases and watchlists ------------------------------------------------------------------
+
+/** Unix ms of the end of the day chosen in a date input (local time). */
+function endOfDay(dateInput) {
+  const [year, month, day] = dateInput.value.split("-").map(Number);
+  return new Date(year, month - 1, day, 23, 59, 59).getTime();
+}
+
+function formError() {
+  return el("p", { class: "error", role: "alert", hidden: true });
+}
+
+function showError(node, problem) {
+  node.hidden = false;
+  node.textContent = typeof problem === "string" ? problem : problemText(problem);
+}
+
+async function cases(context) {
+  const caseList = el("div", { class: "list" });
+  const listList = el("div", { class: "list" });
+  const reload = async () => {
+    const [found, lists] = await Promise.all([call("GET", "/v1/cases"), call("GET", "/v1/watchlists")]);
+    const now = Date.now();
+    fill(caseList, ...found.map((c) => {
+      const open = c.closed_at_ms === null && now < c.expires_at_ms;
+      const close = c.owner === context.me.name && open
+        ? el("button", { type: "button", testid: "case-close", onclick: async () => {
+          try {
+            await call("POST", `/v1/cases/${encodeURIComponent(c.reference)}/close`);
+            await reload();
+          } catch (problem) { say(problemText(problem)); }
+        } }, t("cases.close")) : null;
+      return el("div", { class: "row", testid: "case-row", "data-case": c.reference },
+        el("strong", {}, c.reference), el("span", {}, c.purpose), el("span", {}, c.legal_basis),
+        el("span", {}, t("cases.owner", { owner: c.owner })),
+        el("span", {}, c.members.length ? t("cases.members", { members: c.members.join(", ") }) : ""),
+        el("span", { testid: "case-expiry" }, open ? t("cases.expires", { at: when(c.expires_at_ms) }) : t("cases.closed")),
+        close);
+    }));
+    if (!found.length) caseList.append(el("p", {}, t("cases.none")));
+    fill(listList, ...lists.map((list) => el("div", { class: "row", testid: "watchlist-row" },
+      el("strong", {}, list.name), el("span", {}, list.description ?? ""),
+      el("span", {}, t("watchlists.threshold", { words: rateInWords(list.false_match_rate) })))));
+    if (!lists.length) listList.append(el("p", {}, t("watchlists.none")));
+    fill(entryList, ...lists.map((list) => el("option", { value: list.id }, list.name)));
+  };
+
+  // Open a case: purpose, legal basis and expiry are required; no case is open-ended.
+  const reference = el("input", { id: "case-reference", testid: "case-reference", required: true });
+  const purpose = el("input", { id: "case-purpose", testid: "case-purpose", required: true });
+  const basis = el("input", { id: "case-basis", testid: "case-basis", required: true });
+  const expires = el("input", { id: "case-expires", testid: "case-expires", type: "date", required: true });
+  const members = el("input", { id: "case-members", testid: "case-members" });
+  const caseError = formError();
+  const caseForm = el("form", { class: "form", onsubmit: async (event) => {
+    event.preventDefault();
+    caseError.hidden = true;
+    try {
+      await call("POST", "/v1/cases", { body: {
+        reference: reference.value.trim(), purpose: purpose.value.trim(), legal_basis: basis.value.trim(),
+        expires_at_ms: endOfDay(expires),
+        members: members.value.split(",").map((m) => m.trim()).filter(Boolean),
+      } });
+      caseForm.reset();
+      await reload();
+    } catch (problem) { showError(caseError, problem); }
+  } },
+  el("label", { for: "case-reference" }, t("cases.reference")), reference,
+  el("label", { for: "case-purpose" }, t("cases.purpose")), purpose,
+  el("label", { for: "case-basis" }, t("cases.basis")), basis,
+  el("label", { for: "case-expires" }, t("cases.expiry")), expires,
+  el("label", { for: "case-members" }, t("cases.member_names")), members,
+  el("button", { type: "submit", testid: "case-submit" }, t("cases.open")), caseError);
+
+  // A watchlist and its threshold, bounded by the configured ceiling (the API refuses looser).
+  const listName = el("input", { id: "watchlist-name", testid: "watchlist-name", required: true });
+  const listDescription = el("input", { id: "watchlist-description" });
+  const listRate = el("select", { id: "watchlist-rate", testid: "watchlist-rate" },
+    ...[1e-4, 1e-5, 1e-6].map((rate) => el("option", { value: rate, selected: rate === 1e-5 }, rateInWords(rate))));
+  const listError = formError();
+  const listForm = el("form", { class: "form", onsubmit: async (event) => {
+    event.preventDefault();
+    listError.hidden = true;
+    try {
+      await call("POST", "/v1/watchlists", { body: {
+        name: listName.value.trim(), description: listDescription.value.trim() || null,
+        false_match_rate: Number(listRate.value),
+      } });
+      listForm.reset();
+      await reload();
+    } catch (problem) { showError(listError, problem); }
+  } },
+  el("label", { for: "watchlist-name" }, t("watchlists.name")), listName,
+  el("label", { for: "watchlist-description" }, t("watchlists.description")), listDescription,
+  el("label", { for: "watchlist-rate" }, t("watchlists.rate")), listRate,
+  el("button", { type: "submit", testid: "watchlist-submit" }, t("watchlists.create")), listError);
+
+  // An entry: who, from which photos, under which case, on what legal basis, answered for by
+  // whom, until when. Every field is required.
+  const entryList = el("select", { id: "entry-list", testid: "entry-list" });
+  const entryCase = el("input", { id: "entry-case", testid: "entry-case", required: true });
+  const entryName = el("input", { id: "entry-name", testid: "entry-name", required: true });
+  const entryPhotos = el("input", { id: "entry-photos", testid: "entry-photos", type: "file", accept: "image/*", multiple: true, required: true });
+  const entryBasis = el("input", { id: "entry-basis", testid: "entry-basis", required: true });
+  const entryResponsible = el("input", { id: "entry-responsible", testid: "entry-responsible", required: true });
+  const entryExpires = el("input", { id: "entry-expires", testid: "entry-expires", type: "date", required: true });
+  const entryResult = el("p", { role: "status", testid: "entry-result" });
+  const entryError = formError();
+  const entryForm = el("form", { class: "form", onsubmit: async (event) => {
+    event.preventDefault();
+    entryError.hidden = true;
+    entryResult.textContent = "";
+    const body = new FormData();
+    body.append("name", entryName.value.trim());
+    body.append("legal_basis", entryBasis.value.trim());
+    body.append("responsible", entryResponsible.value.trim());
+    body.append("expires_at_ms", String(endOfDay(entryExpires)));
+    for (const file of entryPhotos.files) body.append("image", file);
+    try {
+      const entry = await call("POST", `/v1/watchlists/${encodeURIComponent(entryList.value)}/entries`, {
+        body, headers: { "X-Vigil-Case": entryCase.value.trim() } });
+      entryResult.textContent = t("entries.added", { name: entry.subject_name, at: when(entry.expires_at_ms) });
+      entryForm.reset();
+    } catch (problem) { showError(entryError, problem); }
+  } },
+  el("label", { for: "entry-list" }, t("entries.list")), entryList,
+  el("label", { for: "entry-case" }, t("entries.case")), entryCase,
+  el("label", { for: "entry-name" }, t("entries.name")), entryName,
+  el("label", { for: "entry-photos" }, t("entries.photos")), entryPhotos,
+  el("label", { for: "entry-basis" }, t("entries.basis")), entryBasis,
+  el("label", { for: "entry-responsible" }, t("entries.responsible")), entryResponsible,
+  el("label", { for: "entry-expires" }, t("entries.expiry")), entryExpires,
+  el("button", { type: "submit", testid: "entry-submit" }, t("entries.add")), entryResult, entryError);
+
+  const permissions = new Set(context.me.permissions);
+  fill(context.main, heading("cases.title"), caseList,
+    permissions.has("ManageCases") ? [el("h2", {}, t("cases.open_title")), caseForm] : null,
+    el("h2", {}, t("watchlists.title")), listList,
+    permissions.has("ManageWatchlists")
+      ? [el("h2", {}, t("watchlists.create_title")), listForm, el("h2", {}, t("entries.title")), entryForm] : null);
+  await reload();
 }
 
 // --- Audit ----------------------------------------------------------------------------------
