@@ -116,6 +116,7 @@ async function review(context, alertId) {
     try {
       await call("POST", `/v1/alerts/${alert.id}/review`, { body: { decision, note: comment.value.trim() } });
       say(t("review.done"));
+      document.removeEventListener("keydown", onKey);
       await review(context, alertId);
     } catch (problem) {
       error.hidden = false;
@@ -123,6 +124,24 @@ async function review(context, alertId) {
     }
   };
   const open = alert.state === "candidate";
+  // A reviewer's queue by keyboard: Alt+C confirms, Alt+R rejects (also while typing the
+  // comment), N goes to the next alert awaiting review.
+  const onKey = async (event) => {
+    const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement?.tagName);
+    if (open && event.altKey && (event.key === "c" || event.key === "C")) {
+      event.preventDefault();
+      await decide("confirm")();
+    } else if (open && event.altKey && (event.key === "r" || event.key === "R")) {
+      event.preventDefault();
+      await decide("reject")();
+    } else if (!typing && !event.altKey && !event.ctrlKey && (event.key === "n" || event.key === "N")) {
+      const waiting = (await call("GET", "/v1/alerts")).filter((v) => v.alert.state === "candidate" && v.alert.id !== alert.id);
+      if (waiting.length) location.hash = `#/alerts/${waiting[0].alert.id}`;
+      else say(t("review.queue_empty"));
+    }
+  };
+  document.addEventListener("keydown", onKey);
+  context.onLeave(() => document.removeEventListener("keydown", onKey));
   fill(context.main,
     el("p", {}, el("a", { href: "#/alerts" }, t("review.back"))),
     heading("review.title"),
@@ -135,6 +154,7 @@ async function review(context, alertId) {
       expected: alert.expected_false_candidates.toPrecision(2), gallery: alert.gallery_templates })),
     el("p", {}, t("review.rule", { needed: view.confirmations_needed, have: confirmations, creator: alert.entry_created_by })),
     reviewers,
+    el("p", { class: "muted" }, t("review.keys")),
     open ? el("div", { class: "decide" },
       el("label", { for: "review-comment" }, t("review.comment")), comment,
       el("button", { type: "button", testid: "review-confirm", onclick: decide("confirm") }, t("review.confirm")),
