@@ -698,3 +698,70 @@ fn on_disk_database_keeps_users_across_reopening() {
     assert_eq!(database.authenticate_token(&secret).unwrap().name, "alice");
     database.prune_expired().unwrap();
 }
+
+/// Issue 13 (disk full): the last-use bookkeeping is a write, and a database that takes no
+/// writes (a full disk; here `query_only`, which refuses every write the same way) must not
+/// turn into "nobody can sign in". Authentication answers on what it read, and the expired
+/// session is still refused.
+#[test]
+fn authentication_goes_on_when_the_last_use_cannot_be_written() {
+    let connection = Connection::open_in_memory().unwrap();
+    vigil_auth::create_schema(&connection).unwrap();
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let directory = UserDirectory::with_clock(AuthOptions::for_tests(), clock.clone()).unwrap();
+    let alice = directory
+        .create_user(
+            &connection,
+            "alice",
+            "Alice",
+            &[Role::Reviewer],
+            Some(PASSWORD),
+        )
+        .unwrap();
+    let issued = directory
+        .issue_token(&connection, alice.id, "laptop", None)
+        .unwrap();
+    let session = directory
+        .login(&connection, "alice", PASSWORD, ip("192.0.2.1"))
+        .unwrap();
+    let stale = directory
+        .login(&connection, "alice", PASSWORD, ip("192.0.2.1"))
+        .unwrap();
+    directory
+        .authenticate_token(&connection, &issued.secret)
+        .unwrap();
+    let last_used = |connection: &Connection| {
+        directory.list_tokens(connection, alice.id).unwrap()[0].last_used_at_ms
+    };
+    assert_eq!(last_used(&connection), Some(START_MS));
+
+    // Two minutes on, both would rewrite their last use; the database takes no writes.
+    clock.advance(Duration::from_secs(120));
+    directory
+        .authenticate_session(&connection, &session.secret)
+        .unwrap();
+    connection.pragma_update(None, "query_only", true).unwrap();
+    let by_token = directory
+        .authenticate_token(&connection, &issued.secret)
+        .unwrap();
+    assert_eq!(by_token.user_id, alice.id);
+    let by_session = directory
+        .authenticate_session(&connection, &session.secret)
+        .unwrap();
+    assert_eq!(by_session.user_id, alice.id);
+    // The write was skipped, not half-done.
+    assert_eq!(last_used(&connection), Some(START_MS));
+    // An idle session is refused as unauthenticated, not as a database fault, though its
+    // removal cannot be written.
+    clock.advance(Duration::from_secs(2 * 60 * 60));
+    assert!(is_unauthenticated(
+        directory.authenticate_session(&connection, &stale.secret)
+    ));
+
+    // Writes back: the bookkeeping resumes.
+    connection.pragma_update(None, "query_only", false).unwrap();
+    directory
+        .authenticate_token(&connection, &issued.secret)
+        .unwrap();
+    assert_eq!(last_used(&connection), Some(clock.now_ms()));
+}

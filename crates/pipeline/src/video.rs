@@ -51,6 +51,22 @@ type IndexRow = (EntryMeta, Vec<f32>);
 /// which holds every sighting, so nothing is lost for good.
 const MAX_UNINDEXED_ENTRIES: usize = 20_000;
 
+/// Sightings kept in memory while the store cannot take them (a full disk): a crop and a few
+/// embeddings each, tens of KiB, so at most some tens of MiB. Past it the oldest is given up,
+/// counted in `vigil_sightings_lost_total` and logged with its camera and time.
+const MAX_UNSTORED_SIGHTINGS: usize = 1_000;
+
+/// How often a camera's analysis thread retries the sightings waiting for disk space.
+const UNSTORED_RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A finished sighting the store refused for want of space, kept for a retry: what
+/// `record_sighting` was given.
+struct Unstored {
+    sighting: NewSighting,
+    usable: Vec<Embedding>,
+    now_ms: i64,
+}
+
 /// A sighting as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SightingView {
@@ -185,6 +201,12 @@ pub struct VideoAnalysis {
     /// Index entries of stored sightings whose index write failed, oldest first; retried
     /// before the next write and before every search.
     unindexed: Arc<Mutex<Vec<IndexRow>>>,
+    /// Sightings the store refused with `StorageFull`, oldest first; retried every few
+    /// seconds and before the next sighting is stored, so they are stored in order.
+    unstored: Arc<Mutex<std::collections::VecDeque<Unstored>>>,
+    /// When the waiting sightings were last retried, so that camera threads do not all retry
+    /// at every frame while the disk stays full.
+    last_unstored_retry: Arc<Mutex<Option<Instant>>>,
 }
 
 impl VideoAnalysis {
@@ -216,6 +238,8 @@ impl VideoAnalysis {
             alerts,
             stats: Arc::default(),
             unindexed: Arc::default(),
+            unstored: Arc::default(),
+            last_unstored_retry: Arc::default(),
         }))
     }
 
@@ -321,12 +345,134 @@ impl VideoAnalysis {
     /// (a full or failing disk) must not cost an alert, so it is kept for a retry (before the
     /// next write and before every search) and never fails the sighting. `usable` are the
     /// embeddings fit for matching, `now_ms` the time the watchlist entries are judged at.
+    ///
+    /// When the store refuses the sighting for want of space (`StorageFull`) it is kept in
+    /// memory (up to `MAX_UNSTORED_SIGHTINGS`) and stored, with its alerts, when space returns
+    /// (see [`VideoAnalysis::retry_unstored`]); the error is still returned. Sightings kept
+    /// earlier are stored first.
     pub fn record_sighting(
         &self,
         sighting: &NewSighting,
         usable: &[&Embedding],
         now_ms: i64,
     ) -> Result<(SightingId, Vec<AlertRecord>), ServiceError> {
+        self.retry_unstored();
+        let mut waiting = self.unstored.lock().unwrap_or_else(|p| p.into_inner());
+        if !waiting.is_empty() {
+            // Still no space: keep this one behind the others rather than store out of order.
+            self.keep_unstored(&mut waiting, sighting, usable, now_ms);
+            return Err(vigil_store::StoreError::StorageFull(
+                "sightings are waiting for disk space".into(),
+            )
+            .into());
+        }
+        match self.store_sighting(sighting, usable, now_ms) {
+            Ok((id, raised)) => Ok((id, raised?)),
+            Err(error) => {
+                if let ServiceError::Store(vigil_store::StoreError::StorageFull(_)) = &error {
+                    self.keep_unstored(&mut waiting, sighting, usable, now_ms);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Sightings waiting for disk space.
+    pub fn unstored_sightings(&self) -> usize {
+        self.unstored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Stores the sightings kept while the disk was full, oldest first, with their alerts
+    /// (judged at the time the sighting ended) and publishes them to subscribers; stops at the
+    /// first that still does not fit. A sighting refused for another reason is given up
+    /// (counted and logged). Returns how many still wait.
+    pub fn retry_unstored(&self) -> usize {
+        let mut waiting = self.unstored.lock().unwrap_or_else(|p| p.into_inner());
+        *self
+            .last_unstored_retry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        while let Some(next) = waiting.front() {
+            let usable: Vec<&Embedding> = next.usable.iter().collect();
+            match self.store_sighting(&next.sighting, &usable, next.now_ms) {
+                Ok((id, raised)) => {
+                    if let Err(error) = raised {
+                        tracing::error!(target: "vigil::video", sighting = %id, %error,
+                            "a sighting stored late cannot raise its alerts");
+                    }
+                    metrics::counter!("vigil_sightings_total", "camera" => next.sighting.camera.0.clone())
+                        .increment(1);
+                    metrics::counter!("vigil_sightings_stored_late_total").increment(1);
+                    if let Ok(Some(record)) = self.store.sighting(id) {
+                        let _ = self.events.send(Arc::new(SightingView::of(record)));
+                    }
+                }
+                Err(ServiceError::Store(vigil_store::StoreError::StorageFull(_))) => break,
+                Err(error) => {
+                    metrics::counter!("vigil_sightings_lost_total").increment(1);
+                    tracing::error!(target: "vigil::video", camera = %next.sighting.camera,
+                        ended_at_ms = next.sighting.ended_at_ms, %error,
+                        "a sighting kept while the disk was full cannot be stored: lost");
+                }
+            }
+            waiting.pop_front();
+        }
+        metrics::gauge!("vigil_sightings_unstored").set(waiting.len() as f64);
+        waiting.len()
+    }
+
+    /// `retry_unstored` at most every `UNSTORED_RETRY_INTERVAL` (the camera threads call it
+    /// as frames come, so that kept sightings are stored soon after space returns even when
+    /// no new sighting ends).
+    fn retry_unstored_now_and_then(&self) {
+        let due = self
+            .last_unstored_retry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|last| last.elapsed() >= UNSTORED_RETRY_INTERVAL);
+        if due && self.unstored_sightings() > 0 {
+            self.retry_unstored();
+        }
+    }
+
+    fn keep_unstored(
+        &self,
+        waiting: &mut std::collections::VecDeque<Unstored>,
+        sighting: &NewSighting,
+        usable: &[&Embedding],
+        now_ms: i64,
+    ) {
+        if waiting.len() >= MAX_UNSTORED_SIGHTINGS {
+            if let Some(lost) = waiting.pop_front() {
+                metrics::counter!("vigil_sightings_lost_total").increment(1);
+                tracing::error!(target: "vigil::video", camera = %lost.sighting.camera,
+                    ended_at_ms = lost.sighting.ended_at_ms, kept = MAX_UNSTORED_SIGHTINGS,
+                    "the disk is still full and too many sightings wait for it: the oldest is lost");
+            }
+        }
+        waiting.push_back(Unstored {
+            sighting: sighting.clone(),
+            usable: usable.iter().map(|e| (*e).clone()).collect(),
+            now_ms,
+        });
+        metrics::gauge!("vigil_sightings_unstored").set(waiting.len() as f64);
+        tracing::warn!(target: "vigil::video", camera = %sighting.camera, waiting = waiting.len(),
+            "the disk is full: the sighting is kept in memory and stored when space returns");
+    }
+
+    /// Stores one sighting, raises its alerts and indexes it (what `record_sighting` does once
+    /// nothing waits before it). The outer error is the sighting's own (nothing stored, so it
+    /// may be kept and retried); the inner one its alerts' (the sighting is stored: a retry
+    /// would store it twice).
+    fn store_sighting(
+        &self,
+        sighting: &NewSighting,
+        usable: &[&Embedding],
+        now_ms: i64,
+    ) -> Result<(SightingId, Result<Vec<AlertRecord>, ServiceError>), ServiceError> {
         let id = self.store.insert_sighting(sighting)?;
         let raised = self.raise_alerts(id, usable, now_ms);
         let entries: Vec<IndexRow> = sighting
@@ -342,7 +488,7 @@ impl VideoAnalysis {
             })
             .collect();
         self.index_or_keep_for_retry(entries);
-        Ok((id, raised?))
+        Ok((id, raised))
     }
 
     /// Index entries waiting for a retry after a failed index write.
@@ -474,6 +620,7 @@ impl VideoAnalysis {
         };
         let idle_limit = Duration::from_millis(self.tracking.tracker.max_age_ms.max(0) as u64);
         loop {
+            self.retry_unstored_now_and_then();
             match frames.recv(Duration::from_millis(200)) {
                 Received::Frame(frame) => worker.analyse(frame),
                 Received::Idle => {
@@ -488,6 +635,11 @@ impl VideoAnalysis {
                 Received::Closed => {
                     let finished = worker.tracker.flush(worker.last_timestamp_ms);
                     worker.publish_all(finished, Instant::now());
+                    let waiting = self.retry_unstored();
+                    if waiting > 0 {
+                        tracing::error!(target: "vigil::video", waiting,
+                            "sightings are still waiting for disk space: they are lost if the server stops before space returns");
+                    }
                     let mut all = self.stats.lock().unwrap_or_else(|p| p.into_inner());
                     // a replaced camera's new worker may already have registered
                     if all
@@ -672,6 +824,8 @@ impl<'a> CameraWorker<'a> {
                     // No subscriber is not an error.
                     let _ = self.analysis.events.send(Arc::new(view));
                 }
+                // Kept in memory for a retry, and logged, by `record_sighting`.
+                Err(ServiceError::Store(vigil_store::StoreError::StorageFull(_))) => {}
                 Err(error) => {
                     tracing::warn!(target: "vigil::video", camera = %self.camera.id, %error, "cannot store a sighting")
                 }

@@ -21,6 +21,18 @@ const MAX_TOKEN_NAME_CHARS: usize = 100;
 const TOKEN_COLUMNS: &str =
     "id, user_id, name, created_at_ms, expires_at_ms, last_used_at_ms, revoked_at_ms";
 
+/// Runs a bookkeeping write that authentication does not depend on (last use, an expired
+/// session's removal). When it cannot be written (a full disk, a locked database) the caller is
+/// still answered on what was read: a full disk must not lock every user out. Logged instead.
+fn best_effort(connection: &Connection, sql: &str, values: impl rusqlite::Params, what: &str) {
+    let written = connection
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(values));
+    if let Err(error) = written {
+        tracing::warn!(%error, "cannot record {what}; authentication goes on without it");
+    }
+}
+
 fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenView> {
     Ok(TokenView {
         id: TokenId(row.get(0)?),
@@ -156,9 +168,12 @@ impl UserDirectory {
             .last_used_at_ms
             .is_none_or(|last| now_ms.saturating_sub(last) >= LAST_USE_GRANULARITY_MS)
         {
-            connection
-                .prepare_cached("UPDATE auth_tokens SET last_used_at_ms = ?2 WHERE id = ?1")?
-                .execute(params![token.id.0, now_ms])?;
+            best_effort(
+                connection,
+                "UPDATE auth_tokens SET last_used_at_ms = ?2 WHERE id = ?1",
+                params![token.id.0, now_ms],
+                "a token's last use",
+            );
         }
         Ok(principal_of(user, Credential::Token { id: token.id }))
     }
@@ -298,20 +313,25 @@ impl UserDirectory {
         };
         let idle_timeout_ms = duration_ms(self.options.sessions.idle_timeout);
         if now_ms >= expires_at_ms || now_ms.saturating_sub(last_seen_at_ms) >= idle_timeout_ms {
-            connection
-                .prepare_cached("DELETE FROM auth_sessions WHERE secret_sha256 = ?1")?
-                .execute([&secret_hash])?;
+            // Refused either way; a session left behind is purged later with the expired ones.
+            best_effort(
+                connection,
+                "DELETE FROM auth_sessions WHERE secret_sha256 = ?1",
+                params![secret_hash],
+                "an expired session",
+            );
             return Err(AuthError::Unauthenticated);
         }
         let user = find_user_by_id(connection, UserId(user_id))?
             .filter(|user| !user.disabled)
             .ok_or(AuthError::Unauthenticated)?;
         if now_ms.saturating_sub(last_seen_at_ms) >= LAST_USE_GRANULARITY_MS {
-            connection
-                .prepare_cached(
-                    "UPDATE auth_sessions SET last_seen_at_ms = ?2 WHERE secret_sha256 = ?1",
-                )?
-                .execute(params![secret_hash, now_ms])?;
+            best_effort(
+                connection,
+                "UPDATE auth_sessions SET last_seen_at_ms = ?2 WHERE secret_sha256 = ?1",
+                params![secret_hash, now_ms],
+                "a session's last use",
+            );
         }
         Ok(principal_of(user, Credential::Session))
     }
