@@ -10,7 +10,7 @@
 //! first), searches by photo (refused without a case and a reason, then finding the sighting),
 //! sees the audit chain verified, and checks that each role sees only its screens' links. On every
 //! main screen it runs axe-core (serious or critical violations fail) and saves a screenshot to
-//! docs/screens/. Failures are screenshotted to target/console-e2e/failures/.
+//! target/console-e2e/screens/ (docs/screens/ with `VIGIL_UPDATE_SCREENS=1`). Failures are screenshotted to target/console-e2e/failures/.
 //!
 //! Chromium, chromium-driver and axe-core come from `scripts/dev` (apt, npm ci), selenium from
 //! `.venv`. Without them the test says so and passes, except under CI, where it fails.
@@ -215,7 +215,13 @@ fn the_console_in_chromium_serves_every_role_its_screens_and_runs_no_injected_sc
     });
     let plan_path = work.join("plan.json");
     std::fs::write(&plan_path, serde_json::to_vec_pretty(&plan).unwrap()).unwrap();
-    let screens = repository().join("docs/screens");
+    // The committed screenshots are refreshed on request only, so a test run leaves the
+    // working tree as it found it.
+    let screens = if std::env::var_os("VIGIL_UPDATE_SCREENS").is_some() {
+        repository().join("docs/screens")
+    } else {
+        repository().join("target/console-e2e/screens")
+    };
     let failures = repository().join("target/console-e2e/failures");
     let _ = std::fs::remove_dir_all(&failures);
 
