@@ -45,7 +45,7 @@ async function live(context) {
           ? el("p", { class: "error", testid: "camera-error" }, status.last_error) : null,
         camera.analysis
           ? el("p", { class: "muted" }, t("live.analysis", {
-            faces: camera.analysis.faces ?? 0, sightings: camera.analysis.sightings ?? 0 }))
+            faces: camera.analysis.faces, ms: camera.analysis.analysis_ms_per_frame.toFixed(1) }))
           : null,
       );
     }));
