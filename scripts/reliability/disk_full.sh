@@ -48,10 +48,10 @@ say "full: $(df -h --output=used,avail "$data" | tail -1)"
 sleep 6
 say "GET /healthz -> $(api "$base/healthz")"
 say "GET /v1/cameras -> $(api "$base/v1/cameras") $(head -c 200 "$work/body")"
-say "GET /v1/sightings -> $(api "$base/v1/sightings?limit=5")"
+say "GET /v1/sightings (audited) -> $(api "$base/v1/sightings?limit=5") $(head -c 200 "$work/body")"
 say "POST /v1/cameras (a write) -> $(api -X POST -H 'content-type: application/json' -d '{"id":"late","url":"head-pose-face-detection-male.mp4","enabled":false}' "$base/v1/cameras") $(head -c 300 "$work/body")"
 say "GET /metrics -> $(api "$base/metrics")"
-grep -E 'vigil_camera_restarts_total' "$work/body" | head -4 || true
+grep -E 'vigil_camera_restarts_total|vigil_storage_full_total|vigil_sightings_(unstored|lost_total|stored_late_total)' "$work/body" | head -10 || true
 say "segments while full: $(segments)"
 say "errors logged while full:"
 grep -aiE 'No space|full|disk|ENOSPC|database or disk' "$work/serve.log" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-220 | sort | uniq -c | sort -rn | head -8
@@ -61,6 +61,9 @@ before=$(segments)
 sleep 15
 say "segments 15 s later: $before -> $(segments)"
 say "POST /v1/cameras again -> $(api -X POST -H 'content-type: application/json' -d '{"id":"late","url":"head-pose-face-detection-male.mp4","enabled":false}' "$base/v1/cameras")"
+say "GET /v1/sightings again -> $(api "$base/v1/sightings?limit=5")"
+say "GET /metrics after -> $(api "$base/metrics")"
+grep -E 'vigil_storage_full_total|vigil_sightings_(unstored|lost_total|stored_late_total)' "$work/body" | head -6 || true
 kill -TERM "$server"; wait "$server" && say "server exited 0 on SIGTERM" || say "server exit $?"
 server=
 say "integrity_check: $(sqlite3 "$data/vigil.db" 'PRAGMA integrity_check')"

@@ -730,3 +730,115 @@ fn encrypted_store_unreadable_without_the_key_through_the_cli() {
     let verified = run(from_environment, &["audit", "verify"], None);
     assert!(verified.contains("audit log intact"), "{verified}");
 }
+
+/// An audit entry for what the test sets up directly in the store (what the API would write).
+fn setup_entry(action: vigil_audit::AuditAction, kind: &str) -> vigil_audit::NewAuditEntry {
+    vigil_audit::NewAuditEntry {
+        actor: vigil_audit::Actor {
+            user_id: None,
+            user_name: "ivy".into(),
+        },
+        action,
+        target: vigil_audit::Target {
+            kind: kind.into(),
+            id: "test".into(),
+        },
+        case_ref: Some("CASE-T".into()),
+        reason: "tests".into(),
+        request: serde_json::json!({}),
+        probe_image: None,
+        outcome: vigil_audit::Outcome::success(""),
+    }
+}
+
+/// Issue 13 §2.5 through the command line: `vigil subjects delete` refuses a subject that a
+/// watchlist entry holds, naming the case, as `DELETE /v1/subjects/{id}` does; once the entry is
+/// removed the subject can be deleted.
+#[test]
+fn subjects_delete_refuses_a_subject_on_a_watchlist_and_names_the_case() {
+    let directory = tempfile::tempdir().unwrap();
+    let data = directory.path();
+    let models = shared().join("models");
+    let enrolled = investigator(data, &models)
+        .args(["enroll", "--subject", "Colin Powell"])
+        .arg(lfw("Colin_Powell", 1))
+        .output()
+        .unwrap();
+    assert!(enrolled.status.success(), "{}", text(&enrolled));
+
+    // The watchlist entry, as POST /v1/watchlists/{id}/entries stores it under CASE-T.
+    let entry = {
+        use vigil_store::FaceStore;
+        let store = vigil_store::SqliteStore::open(data.join("vigil.db")).unwrap();
+        let subject = store.subject_by_name("Colin Powell").unwrap().unwrap();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let watchlist = store
+            .create_watchlist(
+                "Wanted",
+                None,
+                1e-4,
+                "ivy",
+                &setup_entry(vigil_audit::AuditAction::WatchlistAdd, "watchlist"),
+                now_ms,
+            )
+            .unwrap();
+        store
+            .add_watch_entry(
+                &vigil_store::NewWatchEntry {
+                    watchlist: watchlist.id,
+                    subject: subject.id,
+                    subject_name: "Colin Powell".into(),
+                    legal_basis: "test".into(),
+                    case_ref: "CASE-T".into(),
+                    responsible: "ivy".into(),
+                    expires_at_ms: now_ms + 3_600_000,
+                    created_by: "ivy".into(),
+                },
+                &setup_entry(vigil_audit::AuditAction::WatchlistAdd, "watchlist_entry"),
+                now_ms,
+            )
+            .unwrap()
+    };
+
+    let refused = investigator(data, &models)
+        .args(["subjects", "delete", "Colin Powell"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let message = text(&refused);
+    assert!(message.contains("CASE-T"), "{message}");
+    assert!(
+        message.contains(&format!("entry {}", entry.id)),
+        "{message}"
+    );
+    let shown = investigator(data, &models)
+        .args(["subjects", "show", "Colin Powell"])
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "still enrolled: {}", text(&shown));
+    assert!(text(&shown).contains("1 template(s)"), "{}", text(&shown));
+
+    {
+        let store = vigil_store::SqliteStore::open(data.join("vigil.db")).unwrap();
+        store
+            .remove_watch_entry(
+                entry.id,
+                &setup_entry(vigil_audit::AuditAction::WatchlistRemove, "watchlist_entry"),
+                entry.created_at_ms + 1,
+            )
+            .unwrap();
+    }
+    let deleted = investigator(data, &models)
+        .args(["subjects", "delete", "Colin Powell"])
+        .output()
+        .unwrap();
+    assert!(deleted.status.success(), "{}", text(&deleted));
+    assert!(
+        text(&deleted).contains("and its 1 template(s)"),
+        "{}",
+        text(&deleted)
+    );
+}

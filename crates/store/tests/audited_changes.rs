@@ -94,3 +94,29 @@ fn an_enrolment_or_deletion_whose_entry_cannot_be_written_does_not_happen() {
     assert_eq!(deleted.len(), 2);
     assert_eq!(deleted[1].request["templates_removed"], 1);
 }
+
+/// A full disk is said as such when the write that fails is the audit entry (issue 13 §3): the
+/// API answers 507 `storage_full` for an audited read it cannot account for, not a generic 500.
+/// The database is capped at its size (`max_page_count`), so growing it fails with SQLITE_FULL.
+#[test]
+fn an_audit_entry_that_does_not_fit_is_storage_full() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(directory.path().join("vigil.db")).unwrap();
+    store.with_connection(|connection| {
+        let pages: i64 = connection
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .unwrap();
+        connection
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+            .unwrap();
+    });
+    let mut search = entry("ivy", AuditAction::Search);
+    search.probe_image = Some(vec![0x5A; 64 * 1024]);
+    match store.audit(&search) {
+        Err(vigil_store::StoreError::StorageFull(detail)) => {
+            assert!(detail.contains("audit log"), "{detail}")
+        }
+        other => panic!("expected storage full, got {other:?}"),
+    }
+    assert!(logged(&store, AuditAction::Search).is_empty());
+}

@@ -442,8 +442,7 @@ impl SqliteStore {
              WHERE id = ?1",
             params![id, auditor, now_ms, note],
         )?;
-        vigil_audit::append(&transaction, audit, now_ms)
-            .map_err(|e| StoreError::Database(format!("audit log: {e}")))?;
+        vigil_audit::append(&transaction, audit, now_ms).map_err(super::sealing::audit_error)?;
         let alert = transaction.query_row(
             &format!("SELECT {ALERT_COLUMNS} FROM misuse_alerts WHERE id = ?1"),
             [id],

@@ -92,8 +92,21 @@ pub(crate) fn audit_in(
     now_ms: i64,
     sealer: Option<&Sealer>,
 ) -> Result<vigil_audit::AuditRecord, StoreError> {
-    vigil_audit::append_sealed(connection, entry, now_ms, sealer)
-        .map_err(|e| StoreError::Database(format!("audit log: {e}")))
+    vigil_audit::append_sealed(connection, entry, now_ms, sealer).map_err(audit_error)
+}
+
+/// A failed audit append as a store error; a full disk stays `StorageFull`, so that callers
+/// answer 507 `storage_full` rather than a generic fault.
+pub(crate) fn audit_error(error: vigil_audit::AuditError) -> StoreError {
+    match error {
+        vigil_audit::AuditError::Database(error) => match StoreError::from(error) {
+            StoreError::StorageFull(detail) => {
+                StoreError::StorageFull(format!("audit log: {detail}"))
+            }
+            other => StoreError::Database(format!("audit log: {other}")),
+        },
+        other => StoreError::Database(format!("audit log: {other}")),
+    }
 }
 
 /// How a sealed column's rows are bound: by which key columns.
