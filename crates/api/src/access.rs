@@ -301,6 +301,28 @@ fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// The answer when an audit entry cannot be written: the operation is not answered (no audit,
+/// no biometric read: fail closed). A full disk says so, 507 `storage_full` counted in
+/// `vigil_storage_full_total` like any write refused for space; anything else is a 500.
+fn audit_not_written(error: &vigil_store::StoreError) -> Response {
+    match error {
+        vigil_store::StoreError::StorageFull(_) => {
+            metrics::counter!("vigil_storage_full_total").increment(1);
+            refusal(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the data disk is full: the audit entry this operation needs cannot be written, \
+                 so it is not answered",
+            )
+        }
+        _ => refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        ),
+    }
+}
+
 /// A header's trimmed text; `None` when absent, not text, or blank.
 pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -668,11 +690,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         Ok(Err(error)) => {
             // An operation that cannot be accounted for is not answered.
             tracing::error!(%error, "cannot write the audit entry");
-            refusal(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal server error",
-            )
+            audit_not_written(&error)
         }
         Err(error) => {
             tracing::error!(%error, "audit task failed");
@@ -762,8 +780,12 @@ impl CaseRefusal<'_> {
         let store = self.access.store.clone();
         match tokio::task::spawn_blocking(move || store.audit(&entry)).await {
             Ok(Ok(_)) => refusal(status, code, message),
-            _ => {
-                tracing::error!("cannot write the audit entry of a refused call");
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot write the audit entry of a refused call");
+                audit_not_written(&error)
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot write the audit entry of a refused call");
                 refusal(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
