@@ -490,6 +490,44 @@ def operator_live(c):
     c.audit_screen("live")
 
 
+def operator_watches_live(c):
+    """The camera's live picture loads, refreshes, and boxes a tracked face."""
+    camera = c.plan["camera"]
+    c.go(f"#/live/{camera}")
+
+    def boxed():
+        return c.driver.execute_script(
+            """
+            const img = document.querySelector('[data-testid="live-picture"]');
+            const faces = document.querySelector('[data-testid="live-faces"]');
+            if (!img || !img.complete || !img.naturalWidth || !faces) return null;
+            const n = parseInt(faces.textContent, 10);
+            if (!(n >= 1)) return null;
+            // a box is drawn in the picture itself: look for its green or amber pixels
+            const canvas = document.createElement('canvas');
+            canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+            const g = canvas.getContext('2d');
+            g.drawImage(img, 0, 0);
+            const data = g.getImageData(0, 0, canvas.width, canvas.height).data;
+            let boxPixels = 0;
+            for (let i = 0; i < data.length; i += 4) {
+              const [r, gr, b] = [data[i], data[i + 1], data[i + 2]];
+              if ((r < 70 && gr > 160 && b < 130) || (r > 200 && gr > 140 && gr < 210 && b < 60)) boxPixels++;
+            }
+            return boxPixels > 50 ? {faces: n, boxPixels, width: img.naturalWidth} : null;
+            """
+        )
+
+    found = c.wait("a boxed face on the live picture", boxed, timeout=60, poll=0.5)
+    c.check(
+        found is not None,
+        "live-picture shows the camera with at least one tracked face boxed within 60 s",
+        f"live-faces={c.text_of('live-faces')!r}",
+    )
+    c.log(f"live picture: {found}")
+    c.audit_screen("live-picture")
+
+
 def operator_alert_arrives(c):
     c.go("#/alerts")
     c.wait(
@@ -953,6 +991,7 @@ def main():
     try:
         c.phase("login screen", login_screen, c)
         c.phase("operator: log in, live camera streaming", operator_live, c)
+        c.phase("operator: the live picture boxes a tracked face", operator_watches_live, c)
         alert_id = c.phase("operator: an alert arrives without reload", operator_alert_arrives, c)
         c.phase(
             "investigator: enrol a subject named like HTML", investigator_enrols_a_hostile_name, c

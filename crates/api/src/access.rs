@@ -96,6 +96,8 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ("GET", "/v1/cameras", Needs(P::ViewCameras), Quiet),
         ("POST", "/v1/cameras", Needs(P::ManageCameras), Transactional(A::CameraAdd)),
         ("GET", "/v1/cameras/{id}", Needs(P::ViewCameras), Quiet),
+        // watching faces live is for monitoring roles; audited by the handler, bounded per window
+        ("GET", "/v1/cameras/{id}/live.jpg", Needs(P::MonitorAllCameras), Quiet),
         ("PUT", "/v1/cameras/{id}", Needs(P::ManageCameras), Transactional(A::CameraChange)),
         ("DELETE", "/v1/cameras/{id}", Needs(P::ManageCameras), Transactional(A::CameraRemove)),
         ("POST", "/v1/cameras/{id}/enable", Needs(P::ManageCameras), Transactional(A::CameraChange)),
@@ -204,9 +206,10 @@ impl Access {
         self.password_checks.clone().acquire_owned().await.ok()
     }
 
-    /// Audits a refusal anyone can cause (a failed login, a permission refused), bounded per
-    /// window by [`RefusalLog`]. A failure to write is logged, never the caller's problem.
-    pub async fn record_refusal(&self, key: RefusalKey, entry: NewAuditEntry) {
+    /// Audits what a caller can repeat at any rate (a failed login, a permission refused, a
+    /// live picture watched), bounded per window by [`RefusalLog`]. A failure to write is logged,
+    /// never the caller's problem.
+    pub async fn record_bounded(&self, key: RefusalKey, entry: NewAuditEntry) {
         let to_write = self.refusals.record(key, entry, now_ms());
         self.write_entries(to_write.entries).await;
     }
@@ -457,7 +460,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             // Probing for what one may not do is itself worth knowing (misuse detection reads
             // these); a flood of it is counted, not written one by one.
             access
-                .record_refusal(
+                .record_bounded(
                     RefusalKey {
                         action: AuditAction::AccessRefused,
                         name: principal.name.clone(),

@@ -172,6 +172,7 @@ pub fn router(state: AppState) -> Router {
                 .put(video::replace_camera)
                 .delete(video::delete_camera),
         )
+        .route("/v1/cameras/{id}/live.jpg", get(video::live_picture))
         .route("/v1/cameras/{id}/enable", post(video::enable_camera))
         .route("/v1/cameras/{id}/disable", post(video::disable_camera))
         .route("/v1/sightings", get(video::list_sightings))

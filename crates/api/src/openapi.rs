@@ -42,6 +42,7 @@ use vigil_pipeline::{
         video::list_cameras,
         video::add_camera,
         video::show_camera,
+        video::live_picture,
         video::replace_camera,
         video::delete_camera,
         video::enable_camera,

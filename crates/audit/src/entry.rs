@@ -53,6 +53,9 @@ pub enum AuditAction {
     /// A call refused because the caller's roles lack the route's permission (rate-limited:
     /// one entry per user, route and window, then one summary with the count).
     AccessRefused,
+    /// Watching a camera's live picture (one entry per user and camera per window, then a
+    /// summary with the count).
+    ViewLive,
 }
 
 impl AuditAction {
@@ -85,6 +88,7 @@ impl AuditAction {
         AuditAction::MisuseReview,
         AuditAction::ViewTemplate,
         AuditAction::AccessRefused,
+        AuditAction::ViewLive,
     ];
 
     /// The stable name stored in the database and hashed into the entry.
@@ -117,6 +121,7 @@ impl AuditAction {
             AuditAction::MisuseReview => "misuse_review",
             AuditAction::ViewTemplate => "view_template",
             AuditAction::AccessRefused => "access_refused",
+            AuditAction::ViewLive => "view_live",
         }
     }
 

@@ -24,7 +24,9 @@ function problemText(problem) {
 
 // --- Live -----------------------------------------------------------------------------------
 
-async function live(context) {
+async function live(context, [cameraId]) {
+  if (cameraId) return watch(context, cameraId);
+  const canWatch = context.me.permissions.includes("MonitorAllCameras");
   const grid = el("div", { class: "grid" });
   fill(context.main, heading("live.title"), grid);
   const previous = new Map();
@@ -47,6 +49,8 @@ async function live(context) {
           ? el("p", { class: "muted" }, t("live.analysis", {
             faces: camera.analysis.faces, ms: camera.analysis.analysis_ms_per_frame.toFixed(1) }))
           : null,
+        canWatch && camera.analysis
+          ? el("a", { href: `#/live/${encodeURIComponent(status.id)}`, testid: "camera-watch" }, t("live.watch")) : null,
       );
     }));
     if (cameras.length === 0) grid.append(el("p", {}, t("live.none")));
@@ -54,6 +58,47 @@ async function live(context) {
   await refresh();
   const timer = setInterval(() => refresh().catch(() => {}), 2000);
   context.onLeave(() => clearInterval(timer));
+}
+
+/** One camera's live picture with the tracked faces boxed, refreshed twice a second. */
+async function watch(context, cameraId) {
+  const picture = el("img", { testid: "live-picture", alt: t("live.picture_alt", { camera: cameraId }) });
+  const faces = el("span", { testid: "live-faces" }, "…");
+  const age = el("span", { class: "muted" });
+  fill(context.main,
+    el("p", {}, el("a", { href: "#/live" }, t("live.back"))),
+    el("h1", {}, t("live.watching", { camera: cameraId })),
+    el("p", {}, t("live.faces"), " ", faces, " ", age),
+    el("div", { class: "live" }, picture),
+    el("p", { class: "muted" }, t("live.legend")));
+  let stopped = false;
+  let shown = null;
+  context.onLeave(() => {
+    stopped = true;
+    if (shown) URL.revokeObjectURL(shown);
+  });
+  while (!stopped) {
+    const asked = performance.now();
+    try {
+      const response = await fetch(`/v1/cameras/${encodeURIComponent(cameraId)}/live.jpg`, { credentials: "same-origin" });
+      if (response.ok) {
+        const url = URL.createObjectURL(await response.blob());
+        picture.src = url;
+        if (shown) URL.revokeObjectURL(shown);
+        shown = url;
+        faces.textContent = response.headers.get("x-vigil-faces") ?? "?";
+        const at = Number(response.headers.get("x-vigil-frame-at"));
+        age.textContent = at ? t("live.age", { seconds: ((Date.now() - at) / 1000).toFixed(1) }) : "";
+      } else if (response.status === 401) {
+        context.expired();
+        return;
+      }
+    } catch (_) {
+      // a dropped request: the next one follows
+    }
+    const wait = Math.max(0, 500 - (performance.now() - asked));
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
 }
 
 // --- Alerts and review ----------------------------------------------------------------------

@@ -7,6 +7,7 @@
 //! by more than one frame and memory stays flat.
 
 mod crop;
+pub mod live;
 mod stats;
 
 pub use crop::FaceCrop;
@@ -198,6 +199,8 @@ pub struct VideoAnalysis {
     alerts: broadcast::Sender<Arc<AlertRecord>>,
     /// Per camera, while its analysis runs.
     stats: Arc<Mutex<HashMap<CameraId, Arc<CameraStats>>>>,
+    /// Per camera: the live picture, kept while someone watches.
+    live: Arc<Mutex<HashMap<CameraId, Arc<live::LivePicture>>>>,
     /// Index entries of stored sightings whose index write failed, oldest first; retried
     /// before the next write and before every search.
     unindexed: Arc<Mutex<Vec<IndexRow>>>,
@@ -237,10 +240,20 @@ impl VideoAnalysis {
             events,
             alerts,
             stats: Arc::default(),
+            live: Arc::default(),
             unindexed: Arc::default(),
             unstored: Arc::default(),
             last_unstored_retry: Arc::default(),
         }))
+    }
+
+    /// The camera's live picture, marked watched at `now_ms` (kept updated for
+    /// [`live::WATCH_TTL_MS`]); None when the camera is not analysed.
+    pub fn watch_live(&self, camera: &CameraId, now_ms: i64) -> Option<Arc<live::LivePicture>> {
+        let pictures = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let picture = pictures.get(camera)?.clone();
+        picture.watch(now_ms);
+        Some(picture)
     }
 
     /// What the camera's analysis has cost since it started; None when it is not analysed.
@@ -679,6 +692,7 @@ struct CameraWorker<'a> {
     frame_size: (u32, u32),
     metric_label: String,
     stats: Arc<CameraStats>,
+    live: Arc<live::LivePicture>,
 }
 
 impl<'a> CameraWorker<'a> {
@@ -694,6 +708,12 @@ impl<'a> CameraWorker<'a> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(camera.id.clone(), stats.clone());
+        let live = Arc::new(live::LivePicture::default());
+        analysis
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(camera.id.clone(), live.clone());
         Ok(Self {
             analysis,
             camera,
@@ -704,6 +724,7 @@ impl<'a> CameraWorker<'a> {
             frame_size: (0, 0),
             metric_label,
             stats,
+            live,
         })
     }
 
@@ -738,6 +759,11 @@ impl<'a> CameraWorker<'a> {
             true
         };
         let (at_ms, decoded_at) = (frame.timestamp_ms, frame.decoded_at);
+        // Copied only while someone watches the camera (the frame itself moves into analysis).
+        let live_rgb = self
+            .live
+            .wanted(wall_clock_ms())
+            .then(|| (frame.width, frame.height, frame.rgb.clone()));
         let finished = if detect {
             metrics::counter!("vigil_video_detected_frames_total", "camera" => self.metric_label.clone())
                 .increment(1);
@@ -757,6 +783,11 @@ impl<'a> CameraWorker<'a> {
         metrics::histogram!("vigil_video_frame_seconds", "camera" => self.metric_label.clone())
             .record(seconds);
         self.stats.frame_done(detect, seconds);
+        if let Some((width, height, rgb)) = live_rgb {
+            let tracks = self.tracker.active_tracks();
+            self.live
+                .store(live::LiveFrame::new(width, height, at_ms, rgb, &tracks));
+        }
         self.publish_all(finished, decoded_at);
     }
 
@@ -1007,4 +1038,10 @@ pub fn sighting_view(store: &dyn VideoStore, id: SightingId) -> Result<SightingV
         .sighting(id)?
         .map(SightingView::of)
         .ok_or_else(|| ServiceError::NotFound(format!("sighting {id}")))
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

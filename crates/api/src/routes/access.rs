@@ -157,7 +157,7 @@ pub async fn login(
             vigil_audit::AuditAction::LoginFailed,
             vigil_audit::Outcome::refused("login refused"),
         );
-        state.access().record_refusal(key, entry).await;
+        state.access().record_bounded(key, entry).await;
     }
     let session = result?;
     let cookie = format!(

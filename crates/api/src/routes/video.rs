@@ -328,6 +328,88 @@ pub async fn show_sighting(
     ))
 }
 
+/// The camera's live picture: its latest analysed frame with a box around each tracked face
+/// (green: confirmed track; amber: not yet confirmed). A request keeps the picture updated for
+/// the next 5 s; the first answers once a frame is in (at most 2 s). `X-Vigil-Faces` counts the
+/// boxes, `X-Vigil-Frame-At` is the frame's time (unix ms). Watching is audited, one entry per
+/// user and camera per minute.
+#[utoipa::path(
+    get,
+    path = "/v1/cameras/{id}/live.jpg",
+    tag = "video",
+    params(("id" = String, Path, description = "Camera id")),
+    responses((status = 200, description = "JPEG", content_type = "image/jpeg"), (status = 404, description = "not_found: no such camera, or no analysed frame yet", body = ErrorBody))
+)]
+pub async fn live_picture(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let video = video(&state)?.clone();
+    let camera = CameraId(id.clone());
+    let picture = video
+        .analysis
+        .watch_live(&camera, super::now_ms())
+        .ok_or_else(|| ApiError::NotFound(format!("camera {id} (or it is not analysed)")))?;
+    state
+        .access()
+        .record_bounded(
+            crate::refusals::RefusalKey {
+                action: AuditAction::ViewLive,
+                name: principal.name.clone(),
+                place: id.clone(),
+            },
+            vigil_audit::NewAuditEntry {
+                actor: vigil_audit::Actor {
+                    user_id: Some(principal.user_id.0.to_string()),
+                    user_name: principal.name.clone(),
+                },
+                action: AuditAction::ViewLive,
+                target: vigil_audit::Target {
+                    kind: "camera".into(),
+                    id: id.clone(),
+                },
+                case_ref: None,
+                reason: String::new(),
+                request: serde_json::json!({}),
+                probe_image: None,
+                outcome: vigil_audit::Outcome::success(""),
+            },
+        )
+        .await;
+    // A camera watched from now on has no frame kept yet: wait for the next analysed one.
+    let started = std::time::Instant::now();
+    let frame = loop {
+        match picture.latest() {
+            Some(frame) if super::now_ms() - frame.at_ms < 10_000 => break frame,
+            _ if started.elapsed() > Duration::from_secs(2) => {
+                return Err(ApiError::NotFound(format!(
+                    "no live picture of camera {id} yet: ask again in a moment"
+                )))
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let faces = frame.faces.len();
+    let at_ms = frame.at_ms;
+    let jpeg = blocking(move || frame.to_jpeg().map_err(ApiError::from)).await?;
+    Ok((
+        [
+            (CONTENT_TYPE, "image/jpeg".to_string()),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
+            (
+                axum::http::HeaderName::from_static("x-vigil-faces"),
+                faces.to_string(),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-vigil-frame-at"),
+                at_ms.to_string(),
+            ),
+        ],
+        jpeg,
+    ))
+}
+
 /// The sighting's best-shot face crop.
 #[utoipa::path(
     get,
