@@ -116,6 +116,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, Requirement, Auditing)] = {
         ("GET", "/v1/cases", Needs(P::ManageCases), Quiet),
         ("POST", "/v1/cases", Needs(P::ManageCases), Quiet), // audited in the same transaction
         ("POST", "/v1/cases/{reference}/close", Needs(P::ManageCases), Transactional(A::CaseClose)),
+        ("GET", "/v1/cases/{reference}/evidence", Needs(P::Export), Transactional(A::Export)), // reason and case checked, entry written, by the handler
         ("POST", "/v1/search", Needs(P::Search), CaseBound(A::Search)),
         ("GET", "/v1/watchlists", Needs(P::ManageWatchlists), Quiet),
         // audited by the handlers, in the same transaction as the change:

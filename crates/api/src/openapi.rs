@@ -64,6 +64,7 @@ use vigil_pipeline::{
         cases::open_case,
         cases::list_cases,
         cases::close_case,
+        crate::routes::evidence::export_evidence,
         cases::search,
         watchlists::create_watchlist,
         watchlists::list_watchlists,

@@ -48,6 +48,7 @@ fn entry(
 pub fn cases(context: &Context, command: CasesCommand) -> anyhow::Result<()> {
     let store = context.open_sqlite()?;
     match command {
+        CasesCommand::Export(args) => return crate::evidence::export(context, args),
         CasesCommand::Open {
             reference,
             purpose,

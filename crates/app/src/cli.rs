@@ -72,6 +72,8 @@ pub enum Command {
     /// the stored data needs.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check an evidence bundle offline: hashes, signature, audit entries.
+    VerifyExport(crate::evidence::VerifyExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -84,6 +86,8 @@ pub enum KeysCommand {
     Reseal,
     /// How many blobs each key sealed, and how many are plaintext, per column.
     Status,
+    /// Print the public key evidence bundles are signed with, for recipients to pin.
+    EvidencePublic,
 }
 
 #[derive(Subcommand)]
@@ -113,6 +117,8 @@ pub enum CasesCommand {
     Close {
         reference: String,
     },
+    /// Write the case's evidence bundle, signed with the server's key (needs --reason).
+    Export(crate::evidence::ExportArgs),
 }
 
 #[derive(Args)]

@@ -7,6 +7,7 @@ use vigil_store::ColumnSealing;
 
 pub fn run(context: &Context, command: KeysCommand) -> anyhow::Result<()> {
     match command {
+        KeysCommand::EvidencePublic => crate::evidence::print_public_key(context),
         KeysCommand::Generate => {
             // Only the key line goes to stdout, so `>> keyfile` appends exactly one key.
             println!("{}", vigil_seal::Sealer::generate_key()?);

@@ -6,6 +6,7 @@ mod cli;
 mod context;
 mod demo;
 mod enrol;
+mod evidence;
 mod evaluate;
 mod keys;
 mod models;
@@ -61,6 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => accountability::search(&context, args),
         Command::AccessReport(args) => accountability::access_report(&context, args),
         Command::Keys(command) => keys::run(&context, command),
+        Command::VerifyExport(args) => evidence::verify(args),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod cases;
+pub mod evidence;
 pub mod faces;
 pub mod forms;
 pub mod misuse;

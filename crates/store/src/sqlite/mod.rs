@@ -1,6 +1,7 @@
 //! The embedded store: one SQLite file in WAL mode.
 
 mod cases;
+mod evidence;
 mod migrations;
 mod misuse;
 mod rows;
