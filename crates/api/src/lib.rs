@@ -196,7 +196,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/verify", get(access_routes::audit_verify))
         .route("/v1/cases", get(cases::list_cases).post(cases::open_case))
         .route("/v1/cases/{reference}/close", post(cases::close_case))
-        .route("/v1/cases/{reference}/evidence", get(routes::evidence::export_evidence))
+        .route(
+            "/v1/cases/{reference}/evidence",
+            get(routes::evidence::export_evidence),
+        )
         .route("/v1/search", post(cases::search))
         .route(
             "/v1/watchlists",
