@@ -56,6 +56,9 @@ pub enum AuditAction {
     /// Watching a camera's live picture (one entry per user and camera per window, then a
     /// summary with the count).
     ViewLive,
+    /// An alert not raised because a reviewer already rejected the same person for the same
+    /// subject ("not this person").
+    AlertSuppressed,
 }
 
 impl AuditAction {
@@ -89,6 +92,7 @@ impl AuditAction {
         AuditAction::ViewTemplate,
         AuditAction::AccessRefused,
         AuditAction::ViewLive,
+        AuditAction::AlertSuppressed,
     ];
 
     /// The stable name stored in the database and hashed into the entry.
@@ -122,6 +126,7 @@ impl AuditAction {
             AuditAction::ViewTemplate => "view_template",
             AuditAction::AccessRefused => "access_refused",
             AuditAction::ViewLive => "view_live",
+            AuditAction::AlertSuppressed => "alert_suppressed",
         }
     }
 

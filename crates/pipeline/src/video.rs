@@ -184,6 +184,12 @@ fn entry_meta(sighting: SightingId, rank: usize, camera: &CameraId, at_ms: i64) 
     }
 }
 
+/// Two sightings show the same person when their faces match at or below this false-match
+/// rate: a rejection ("not this person") then stands for the later sighting too.
+pub const NOT_THIS_PERSON_FMR: f64 = 1e-4;
+/// Rejections of one subject compared with each new candidate alert (the latest).
+const REJECTIONS_REMEMBERED: usize = 50;
+
 /// Runs every camera's analysis and publishes the sightings. Cloning shares everything.
 #[derive(Clone)]
 pub struct VideoAnalysis {
@@ -326,6 +332,12 @@ impl VideoAnalysis {
                 if candidate.false_match_rate > entry.false_match_rate {
                     continue;
                 }
+                if let Some(rejected) =
+                    self.rejected_as_not_this_person(entry.subject, embeddings)?
+                {
+                    self.audit_suppressed(sighting, entry, candidate, &rejected, now_ms)?;
+                    continue;
+                }
                 let alert = self.store.insert_alert(
                     &NewAlert {
                         sighting: sighting.0,
@@ -346,6 +358,77 @@ impl VideoAnalysis {
             }
         }
         Ok(raised)
+    }
+
+    /// "Not this person": when a reviewer rejected an alert about `subject` and this sighting
+    /// shows the same person as the rejected one (at or below [`NOT_THIS_PERSON_FMR`]), the
+    /// rejection stands for them: that alert is returned, and no new alert is raised.
+    fn rejected_as_not_this_person(
+        &self,
+        subject: SubjectId,
+        embeddings: &[&Embedding],
+    ) -> Result<Option<(vigil_store::RejectedAlert, f32)>, ServiceError> {
+        let rejected = self
+            .store
+            .rejected_alerts_of(subject, REJECTIONS_REMEMBERED)?;
+        if rejected.is_empty() {
+            return Ok(None);
+        }
+        let same_person = self.service.score_threshold(NOT_THIS_PERSON_FMR)?;
+        for alert in rejected {
+            let seen = self.store.sighting_embeddings(SightingId(alert.sighting))?;
+            let best = seen
+                .iter()
+                .flat_map(|(earlier, _)| embeddings.iter().map(move |now| (earlier, *now)))
+                .filter_map(|(earlier, now)| earlier.cosine(now).ok())
+                .fold(f32::MIN, f32::max);
+            if best >= same_person {
+                return Ok(Some((alert, best)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// An alert not raised is a decision: it goes in the audit log with what it rests on.
+    fn audit_suppressed(
+        &self,
+        sighting: SightingId,
+        entry: &vigil_store::ActiveWatchEntry,
+        candidate: &Candidate,
+        (rejected, same_person_score): &(vigil_store::RejectedAlert, f32),
+        now_ms: i64,
+    ) -> Result<(), ServiceError> {
+        metrics::counter!("vigil_alerts_suppressed_total").increment(1);
+        let audit = vigil_audit::NewAuditEntry {
+            actor: vigil_audit::Actor {
+                user_id: None,
+                user_name: "vigil".into(),
+            },
+            action: vigil_audit::AuditAction::AlertSuppressed,
+            target: vigil_audit::Target {
+                kind: "sighting".into(),
+                id: sighting.0.to_string(),
+            },
+            case_ref: None,
+            reason: format!(
+                "not this person: {} rejected alert {} about the same person",
+                rejected.rejected_by, rejected.alert
+            ),
+            request: serde_json::json!({
+                "subject": entry.subject.0,
+                "watchlist_entry": entry.entry,
+                "score": candidate.score,
+                "false_match_rate": candidate.false_match_rate,
+                "rejected_alert": rejected.alert,
+                "rejected_sighting": rejected.sighting,
+                "same_person_score": same_person_score,
+                "same_person_false_match_rate": NOT_THIS_PERSON_FMR,
+                "at_ms": now_ms,
+            }),
+            probe_image: None,
+            outcome: vigil_audit::Outcome::success("alert not raised"),
+        };
+        Ok(self.store.audit_decision(&audit)?)
     }
 
     pub fn store(&self) -> &Arc<dyn VideoStore> {

@@ -389,3 +389,196 @@ fn watchlist_entries_alerts_and_the_two_reviewer_rule() {
     assert!(report.is_intact(), "{report:?}");
     assert!(report.entries_checked >= 8);
 }
+
+/// A sighting holding `embeddings` (usable), as the camera analysis stores it.
+fn sighting_of(
+    store: &SqliteStore,
+    at_ms: i64,
+    embeddings: &[&vigil_base::Embedding],
+) -> SightingId {
+    store
+        .insert_sighting(&NewSighting {
+            camera: CameraId::parse("gate").unwrap(),
+            track: 1,
+            started_at_ms: at_ms,
+            ended_at_ms: at_ms,
+            best_at_ms: at_ms,
+            observations: 3,
+            end_reason: "lost".into(),
+            quality: 0.9,
+            detector_score: 0.9,
+            bbox: [0.0, 0.0, 10.0, 10.0],
+            frame_width: 100,
+            frame_height: 100,
+            crop_jpeg: vec![0xff, 0xd8, 0xff, 0xd9],
+            embeddings: embeddings.iter().map(|e| ((*e).clone(), 0.9)).collect(),
+            trajectory: Vec::new(),
+            candidates: Vec::new(),
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_rejection_is_remembered_the_same_person_does_not_alert_again_for_that_subject() {
+    let directory = tempfile::tempdir().unwrap();
+    let config = VigilConfig {
+        models_dir: shared().join("models"),
+        threads: 2,
+        ..VigilConfig::default()
+    };
+    let analyzer = Arc::new(FaceAnalyzer::new(AnalyzerSettings::from_config(&config)).unwrap());
+    let calibration = builtin_table(analyzer.recognizer_model().as_str()).unwrap();
+    let store = Arc::new(SqliteStore::open(directory.path().join("vigil.db")).unwrap());
+    let service = Arc::new(
+        FaceService::new(
+            analyzer,
+            store.clone(),
+            calibration,
+            MatchingConfig::default(),
+            DecodeLimits::default(),
+        )
+        .unwrap(),
+    );
+    let analysis = VideoAnalysis::new(
+        service.clone(),
+        store.clone(),
+        TrackConfig::default(),
+        true,
+        Some(&directory.path().join("index")),
+    )
+    .unwrap();
+    let now = 1_800_000_000_000;
+    let images: Vec<NamedImage> = (1..=3).map(|n| photo("Tony_Blair", n)).collect();
+    let blair = SubjectId(
+        service
+            .enroll(
+                SubjectRef::ByName("watch: Tony Blair".into()),
+                None,
+                &images,
+            )
+            .unwrap()
+            .subject
+            .id,
+    );
+    store
+        .open_case(
+            &NewCase {
+                reference: "CASE-1".into(),
+                purpose: "test".into(),
+                legal_basis: "warrant 1".into(),
+                owner: "alice".into(),
+                members: vec![],
+                expires_at_ms: now + 24 * HOUR,
+                evidence_retention_days: None,
+            },
+            &note("alice", AuditAction::CaseOpen),
+            now,
+        )
+        .unwrap();
+    let list = store
+        .create_watchlist(
+            "wanted",
+            None,
+            1e-3,
+            "alice",
+            &note("alice", AuditAction::WatchlistAdd),
+            now,
+        )
+        .unwrap();
+    store
+        .add_watch_entry(
+            &NewWatchEntry {
+                watchlist: list.id,
+                subject: blair,
+                subject_name: "Blair".into(),
+                legal_basis: "warrant 1".into(),
+                case_ref: "CASE-1".into(),
+                responsible: "alice".into(),
+                expires_at_ms: now + HOUR,
+                created_by: "alice".into(),
+            },
+            &note("alice", AuditAction::WatchlistAdd),
+            now,
+        )
+        .unwrap();
+    let embedding =
+        |person: &str, n: u32| service.probe_embedding(&photo(person, n).bytes).unwrap().1;
+
+    // A camera sees someone the reviewers judge is not Blair, and they reject the alert.
+    let first = embedding("Tony_Blair", 10);
+    let raised = analysis
+        .raise_alerts(sighting_of(&store, now, &[&first]), &[&first], now + 1)
+        .unwrap();
+    assert_eq!(raised.len(), 1);
+    store
+        .review_alert(
+            raised[0].id,
+            "dave",
+            ReviewDecision::Reject,
+            Some("not this person".into()),
+            &note("dave", AuditAction::ReviewAlert),
+            now + 2,
+        )
+        .unwrap();
+
+    // The same person seen again (another photo of them) raises no alert for Blair: the
+    // rejection stands, and the decision is in the audit log with what it rests on.
+    let again = embedding("Tony_Blair", 11);
+    let later = sighting_of(&store, now + 10, &[&again]);
+    let suppressed = analysis.raise_alerts(later, &[&again], now + 11).unwrap();
+    assert!(suppressed.is_empty(), "{suppressed:#?}");
+    let entries = store.with_connection(|connection| {
+        vigil_audit::entries(
+            connection,
+            &vigil_audit::AuditFilter {
+                action: Some(AuditAction::AlertSuppressed),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    });
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].target.id, later.0.to_string());
+    assert_eq!(entries[0].request["rejected_alert"], raised[0].id);
+    assert!(entries[0].reason.contains("dave"));
+
+    // A rejection about Blair never silences another subject: Powell, seen, alerts.
+    let images: Vec<NamedImage> = (1..=3).map(|n| photo("Colin_Powell", n)).collect();
+    let powell = SubjectId(
+        service
+            .enroll(
+                SubjectRef::ByName("watch: Colin Powell".into()),
+                None,
+                &images,
+            )
+            .unwrap()
+            .subject
+            .id,
+    );
+    store
+        .add_watch_entry(
+            &NewWatchEntry {
+                watchlist: list.id,
+                subject: powell,
+                subject_name: "Powell".into(),
+                legal_basis: "warrant 1".into(),
+                case_ref: "CASE-1".into(),
+                responsible: "alice".into(),
+                expires_at_ms: now + HOUR,
+                created_by: "alice".into(),
+            },
+            &note("alice", AuditAction::WatchlistAdd),
+            now,
+        )
+        .unwrap();
+    let powell_seen = embedding("Colin_Powell", 10);
+    let alerted = analysis
+        .raise_alerts(
+            sighting_of(&store, now + 20, &[&powell_seen]),
+            &[&powell_seen],
+            now + 21,
+        )
+        .unwrap();
+    assert_eq!(alerted.len(), 1);
+    assert_eq!(alerted[0].subject, powell);
+}

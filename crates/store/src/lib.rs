@@ -24,8 +24,8 @@ pub use sqlite::{
 };
 pub use sqlite::{
     ActiveWatchEntry, AlertRecord, AlertReview, AlertState, Case, ColumnSealing, NewAlert, NewCase,
-    NewWatchEntry, ResealProgress, ReviewDecision, SqliteStore, WatchEntry, Watchlist,
-    CONFIRMATIONS_NEEDED, LATEST_SCHEMA_VERSION,
+    NewWatchEntry, RejectedAlert, ResealProgress, ReviewDecision, SqliteStore, WatchEntry,
+    Watchlist, CONFIRMATIONS_NEEDED, LATEST_SCHEMA_VERSION,
 };
 pub use video_store::{
     NewSegment, NewSighting, SegmentRecord, SightingCandidate, SightingEmbedding, SightingId,

@@ -211,4 +211,14 @@ pub trait VideoStore: Send + Sync {
         alert: &crate::NewAlert,
         now_ms: i64,
     ) -> Result<crate::AlertRecord, StoreError>;
+    /// The latest `limit` alerts about `subject` that a reviewer rejected ("not this person"),
+    /// newest first.
+    fn rejected_alerts_of(
+        &self,
+        subject: SubjectId,
+        limit: usize,
+    ) -> Result<Vec<crate::RejectedAlert>, StoreError>;
+    /// Appends an entry to the audit log (for what the analysis decides on its own, such as an
+    /// alert it does not raise).
+    fn audit_decision(&self, entry: &vigil_audit::NewAuditEntry) -> Result<(), StoreError>;
 }

@@ -14,7 +14,7 @@ pub use migrations::LATEST_SCHEMA_VERSION;
 pub use misuse::{is_off_hours, local_day_start, MisuseAlert, MisuseRule, UserSearchActivity};
 pub use sealing::{ColumnSealing, ResealProgress};
 pub use watchlists::{
-    ActiveWatchEntry, AlertRecord, AlertReview, AlertState, NewAlert, NewWatchEntry,
+    ActiveWatchEntry, AlertRecord, AlertReview, AlertState, NewAlert, NewWatchEntry, RejectedAlert,
     ReviewDecision, WatchEntry, Watchlist, CONFIRMATIONS_NEEDED,
 };
 

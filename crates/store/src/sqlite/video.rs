@@ -567,6 +567,18 @@ impl VideoStore for SqliteStore {
     ) -> Result<crate::AlertRecord, StoreError> {
         SqliteStore::insert_alert(self, alert, now_ms)
     }
+
+    fn rejected_alerts_of(
+        &self,
+        subject: vigil_base::SubjectId,
+        limit: usize,
+    ) -> Result<Vec<crate::RejectedAlert>, StoreError> {
+        SqliteStore::rejected_alerts_of(self, subject, limit)
+    }
+
+    fn audit_decision(&self, entry: &vigil_audit::NewAuditEntry) -> Result<(), StoreError> {
+        SqliteStore::audit(self, entry).map(|_| ())
+    }
 }
 
 /// SQL: the row `sightings` is held as evidence at `?2` (unix ms): it raised an alert that is

@@ -47,6 +47,14 @@ pub struct NewWatchEntry {
     pub created_by: String,
 }
 
+/// An alert a reviewer rejected: the person its sighting showed is not the subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedAlert {
+    pub alert: i64,
+    pub sighting: i64,
+    pub rejected_by: String,
+}
+
 /// An entry that can match now, with its list's threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActiveWatchEntry {
@@ -496,6 +504,32 @@ impl SqliteStore {
 
     /// Entries that may match at `now_ms`: not removed, not expired, subject still enrolled,
     /// and their case open.
+    /// The latest `limit` alerts about `subject` a reviewer rejected, newest first, with the
+    /// sighting each was raised by and who rejected it.
+    pub fn rejected_alerts_of(
+        &self,
+        subject: SubjectId,
+        limit: usize,
+    ) -> Result<Vec<RejectedAlert>, StoreError> {
+        let connection = self.connection.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT a.id, a.sighting,
+                    (SELECT r.reviewer FROM alert_reviews r
+                      WHERE r.alert = a.id AND r.decision = 'reject' ORDER BY r.at LIMIT 1)
+               FROM alerts a
+              WHERE a.subject = ?1 AND a.state = 'rejected'
+              ORDER BY a.id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![subject.0, limit as i64], |row| {
+            Ok(RejectedAlert {
+                alert: row.get(0)?,
+                sighting: row.get(1)?,
+                rejected_by: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn active_watch_entries(&self, now_ms: i64) -> Result<Vec<ActiveWatchEntry>, StoreError> {
         let connection = self.connection.lock();
         let mut statement = connection.prepare(
