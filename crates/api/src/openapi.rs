@@ -285,6 +285,7 @@ fn document_binary_contents(operation: &mut Operation) {
         content_type.starts_with("image/")
             || content_type.starts_with("video/")
             || content_type == "application/octet-stream"
+            || content_type == "application/x-tar"
     };
     if let Some(body) = operation.request_body.as_mut() {
         for (content_type, content) in body.content.iter_mut() {
