@@ -12,6 +12,7 @@
 
 pub mod alerts;
 pub mod exact;
+pub mod live;
 mod peer;
 pub mod pipeline;
 pub mod search;
@@ -88,6 +89,9 @@ pub enum BenchCommand {
     /// Alert latency: sighting → alert committed, on the SSE stream and at a webhook receiver,
     /// and the sightings per second alerting keeps up with.
     Alerts(alerts::AlertBenchArgs),
+    /// What one viewer of a camera's live picture costs: frame copy and draw + JPEG encode per
+    /// picture vs OpenCV's imencode on the same frames.
+    Live(live::LiveBenchArgs),
 }
 
 /// Runs one `vigil bench` verb.
@@ -108,6 +112,7 @@ pub fn run(context: &BenchContext<'_>, command: BenchCommand) -> anyhow::Result<
         } => search::run(context, &rows, threads, queries, k, no_peer),
         BenchCommand::Video(args) => video::run(context, args),
         BenchCommand::Alerts(args) => alerts::run(context, args),
+        BenchCommand::Live(args) => live::run(context, args),
     }
 }
 

@@ -71,14 +71,16 @@ impl LiveFrame {
             };
             draw_rectangle(&mut rgb, self.width, self.height, face.bbox, colour);
         }
+        let (Ok(width), Ok(height)) = (u16::try_from(self.width), u16::try_from(self.height))
+        else {
+            return Err(ServiceError::Invalid(format!(
+                "a {}x{} frame is too large for a JPEG",
+                self.width, self.height
+            )));
+        };
         let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, LIVE_JPEG_QUALITY)
-            .encode(
-                &rgb,
-                self.width,
-                self.height,
-                image::ExtendedColorType::Rgb8,
-            )
+        jpeg_encoder::Encoder::new(&mut out, LIVE_JPEG_QUALITY)
+            .encode(&rgb, width, height, jpeg_encoder::ColorType::Rgb)
             .map_err(|e| ServiceError::Invalid(format!("cannot encode the live picture: {e}")))?;
         Ok(out)
     }
