@@ -185,9 +185,48 @@ pub struct Access {
     pub store: Arc<SqliteStore>,
     pub directory: Arc<UserDirectory>,
     refusals: Arc<RefusalLog>,
-    /// Password checks running at once: each argon2 verification holds 19 MiB, so a login flood
+    /// Where password checks run: each argon2 verification holds 19 MiB, so a login flood
     /// queues here instead of growing memory with every concurrent attempt.
-    password_checks: Arc<tokio::sync::Semaphore>,
+    password_checks: Arc<PasswordCheckers>,
+}
+
+type PasswordCheck = Box<dyn FnOnce() + Send>;
+
+/// One thread per core for argon2 and nothing else. Besides bounding how many 19 MiB buffers
+/// exist at once, a fixed set of threads keeps the freed buffers in a fixed set of allocator
+/// arenas: run on the blocking pool's changing threads, a login flood left hundreds of MiB
+/// behind (RELIABILITY.md, "Load").
+struct PasswordCheckers {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<PasswordCheck>>,
+}
+
+impl PasswordCheckers {
+    fn start(threads: usize) -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<PasswordCheck>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for index in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-check-{index}"))
+                .spawn(move || loop {
+                    // the lock is held only while taking a job; ends when Access is dropped
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a password-check thread");
+            }
+        }
+        Self {
+            jobs: std::sync::Mutex::new(jobs),
+        }
+    }
 }
 
 impl Access {
@@ -196,15 +235,23 @@ impl Access {
             store,
             directory: Arc::new(UserDirectory::new(options)?),
             refusals: Arc::new(RefusalLog::default()),
-            password_checks: Arc::new(tokio::sync::Semaphore::new(
+            password_checks: Arc::new(PasswordCheckers::start(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
         })
     }
 
-    /// A slot for one password check (see `password_checks`).
-    pub async fn password_check_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        self.password_checks.clone().acquire_owned().await.ok()
+    /// Runs a password check on the password-check threads; `None` if they are gone.
+    pub async fn check_password<T: Send + 'static>(
+        &self,
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: PasswordCheck = Box::new(move || {
+            let _ = answer.send(check());
+        });
+        self.password_checks.jobs.lock().ok()?.send(job).ok()?;
+        answered.await.ok()
     }
 
     /// Audits what a caller can repeat at any rate (a failed login, a permission refused, a

@@ -104,13 +104,14 @@ pub async fn login(
     let result = match attempt {
         Ok(attempt) => {
             let directory = state.access().directory.clone();
-            let slot = state.access().password_check_slot().await;
-            let (attempt, matches, password) = tokio::task::spawn_blocking(move || {
-                let matches = attempt.password_matches(&directory, &password);
-                (attempt, matches, password)
-            })
-            .await?;
-            drop(slot);
+            let (attempt, matches, password) = state
+                .access()
+                .check_password(move || {
+                    let matches = attempt.password_matches(&directory, &password);
+                    (attempt, matches, password)
+                })
+                .await
+                .ok_or_else(|| ApiError::Task("the password-check threads are gone".into()))?;
             with_directory(&state, move |directory, connection| {
                 directory.finish_login(connection, attempt, matches, &password)
             })
