@@ -76,8 +76,14 @@ fn sighting(store: &SqliteStore, at_ms: i64) -> SightingId {
         .unwrap()
 }
 
-#[test]
-fn watchlist_entries_alerts_and_the_two_reviewer_rule() {
+/// A store in a temporary folder, the service over it with the shipped calibration, and the
+/// video analysis with its sightings index. The folder lives as long as the returned guard.
+fn fixture() -> (
+    tempfile::TempDir,
+    Arc<SqliteStore>,
+    Arc<FaceService>,
+    Arc<VideoAnalysis>,
+) {
     let directory = tempfile::tempdir().unwrap();
     let config = VigilConfig {
         models_dir: shared().join("models"),
@@ -105,6 +111,12 @@ fn watchlist_entries_alerts_and_the_two_reviewer_rule() {
         Some(&directory.path().join("index")),
     )
     .unwrap();
+    (directory, store, service, analysis)
+}
+
+#[test]
+fn watchlist_entries_alerts_and_the_two_reviewer_rule() {
+    let (_directory, store, service, analysis) = fixture();
     let now = 1_800_000_000_000;
 
     let enrol = |name: &str, person: &str| {
@@ -420,33 +432,7 @@ fn sighting_of(
 
 #[test]
 fn a_rejection_is_remembered_the_same_person_does_not_alert_again_for_that_subject() {
-    let directory = tempfile::tempdir().unwrap();
-    let config = VigilConfig {
-        models_dir: shared().join("models"),
-        threads: 2,
-        ..VigilConfig::default()
-    };
-    let analyzer = Arc::new(FaceAnalyzer::new(AnalyzerSettings::from_config(&config)).unwrap());
-    let calibration = builtin_table(analyzer.recognizer_model().as_str()).unwrap();
-    let store = Arc::new(SqliteStore::open(directory.path().join("vigil.db")).unwrap());
-    let service = Arc::new(
-        FaceService::new(
-            analyzer,
-            store.clone(),
-            calibration,
-            MatchingConfig::default(),
-            DecodeLimits::default(),
-        )
-        .unwrap(),
-    );
-    let analysis = VideoAnalysis::new(
-        service.clone(),
-        store.clone(),
-        TrackConfig::default(),
-        true,
-        Some(&directory.path().join("index")),
-    )
-    .unwrap();
+    let (_directory, store, service, analysis) = fixture();
     let now = 1_800_000_000_000;
     let images: Vec<NamedImage> = (1..=3).map(|n| photo("Tony_Blair", n)).collect();
     let blair = SubjectId(
