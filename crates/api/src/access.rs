@@ -14,8 +14,8 @@
 //!    case that is not open (403 `case_not_open`) or that the caller is not owner or member of
 //!    (403 `not_in_case`).
 
+use crate::bounded_audit::{AuditKey, BoundedAudit};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::refusals::{RefusalKey, RefusalLog};
 use crate::routes::now_ms;
 use crate::AppState;
 use axum::body::{to_bytes, Body};
@@ -184,7 +184,7 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", "/healthz"), ("POST", "/v1/
 pub struct Access {
     pub store: Arc<SqliteStore>,
     pub directory: Arc<UserDirectory>,
-    refusals: Arc<RefusalLog>,
+    refusals: Arc<BoundedAudit>,
     /// Where password checks run: each argon2 verification holds 19 MiB, so a login flood
     /// queues here instead of growing memory with every concurrent attempt.
     password_checks: Arc<PasswordCheckers>,
@@ -234,7 +234,7 @@ impl Access {
         Ok(Self {
             store,
             directory: Arc::new(UserDirectory::new(options)?),
-            refusals: Arc::new(RefusalLog::default()),
+            refusals: Arc::new(BoundedAudit::default()),
             password_checks: Arc::new(PasswordCheckers::start(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
@@ -255,9 +255,9 @@ impl Access {
     }
 
     /// Audits what a caller can repeat at any rate (a failed login, a permission refused, a
-    /// live picture watched), bounded per window by [`RefusalLog`]. A failure to write is logged,
+    /// live picture watched), bounded per window by [`BoundedAudit`]. A failure to write is logged,
     /// never the caller's problem.
-    pub async fn record_bounded(&self, key: RefusalKey, entry: NewAuditEntry) {
+    pub async fn record_bounded(&self, key: AuditKey, entry: NewAuditEntry) {
         let to_write = self.refusals.record(key, entry, now_ms());
         self.write_entries(to_write.entries).await;
     }
@@ -509,7 +509,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             // these); a flood of it is counted, not written one by one.
             access
                 .record_bounded(
-                    RefusalKey {
+                    AuditKey {
                         action: AuditAction::AccessRefused,
                         name: principal.name.clone(),
                         place: format!("{method} {route}"),

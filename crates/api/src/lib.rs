@@ -6,13 +6,13 @@
 //! - The service is synchronous and CPU-bound, so handlers run it on the blocking pool.
 
 pub mod access;
+pub mod bounded_audit;
 pub mod error;
 pub mod extract;
 mod limit;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
-pub mod refusals;
 pub mod routes;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -294,7 +294,7 @@ pub async fn serve(
     // Summaries of refusal windows are written even when no refusal follows a burst.
     let flusher = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(
-            (refusals::WINDOW_MS / 4) as u64,
+            (bounded_audit::WINDOW_MS / 4) as u64,
         ));
         loop {
             tick.tick().await;

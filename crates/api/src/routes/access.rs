@@ -1,9 +1,9 @@
 //! Login and logout, the caller's identity, users and their tokens, and the audit log.
 
 use crate::access::SESSION_COOKIE;
+use crate::bounded_audit::AuditKey;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
-use crate::refusals::RefusalKey;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
@@ -149,7 +149,7 @@ pub async fn login(
         tokio::task::spawn_blocking(move || store.audit(&entry)).await??;
     } else {
         // Anyone can fail a login: counted per name and address per window, not one entry each.
-        let key = RefusalKey {
+        let key = AuditKey {
             action: vigil_audit::AuditAction::LoginFailed,
             name: shown_name.to_lowercase(),
             place: client.to_string(),

@@ -354,7 +354,7 @@ pub async fn live_picture(
     state
         .access()
         .record_bounded(
-            crate::refusals::RefusalKey {
+            crate::bounded_audit::AuditKey {
                 action: AuditAction::ViewLive,
                 name: principal.name.clone(),
                 place: id.clone(),

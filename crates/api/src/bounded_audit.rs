@@ -1,7 +1,7 @@
-//! The audit trail of refused callers, bounded against floods.
+//! The audit trail of what callers can repeat at any rate (refusals, live viewing), bounded.
 //!
 //! Failed logins and permission refusals belong in the audit log: misuse detection and auditors
-//! read them to see guessing and probing. But anyone can cause them, anonymous callers
+//! read them to see guessing and probing; so does who watched a camera live.  But anyone can cause them, anonymous callers
 //! included, so writing one entry per attempt would let a flood grow the log without bound.
 //! Instead, within a fixed window, the first refusal of each key (what, who, from where) is
 //! written at once and the rest are only counted; when the window ends, each key that was
@@ -23,7 +23,7 @@ pub const MAX_NAMES_PER_ADDRESS: usize = 16;
 
 /// What a refusal is counted under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RefusalKey {
+pub struct AuditKey {
     pub action: AuditAction,
     /// The user name tried or held, `*` once folded.
     pub name: String,
@@ -41,13 +41,13 @@ struct Counted {
 #[derive(Debug, Default)]
 struct Window {
     index: i64,
-    counts: HashMap<RefusalKey, Counted>,
+    counts: HashMap<AuditKey, Counted>,
     names_per_place: HashMap<String, usize>,
 }
 
 /// Counts refusals per window and decides which are written.
 #[derive(Debug, Default)]
-pub struct RefusalLog {
+pub struct BoundedAudit {
     window: Mutex<Window>,
 }
 
@@ -57,9 +57,9 @@ pub struct ToWrite {
     pub entries: Vec<NewAuditEntry>,
 }
 
-impl RefusalLog {
+impl BoundedAudit {
     /// Records one refusal at `now_ms`; `entry` is the full entry it would have on its own.
-    pub fn record(&self, key: RefusalKey, entry: NewAuditEntry, now_ms: i64) -> ToWrite {
+    pub fn record(&self, key: AuditKey, entry: NewAuditEntry, now_ms: i64) -> ToWrite {
         let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
         let mut to_write = ToWrite {
             entries: roll(&mut window, now_ms),
@@ -103,12 +103,12 @@ fn roll(window: &mut Window, now_ms: i64) -> Vec<NewAuditEntry> {
 }
 
 /// Folds a key that would exceed the caps into its wildcard.
-fn fold(window: &mut Window, key: RefusalKey) -> RefusalKey {
+fn fold(window: &mut Window, key: AuditKey) -> AuditKey {
     if window.counts.contains_key(&key) {
         return key;
     }
     if window.counts.len() >= MAX_KEYS {
-        return RefusalKey {
+        return AuditKey {
             action: key.action,
             name: "*".into(),
             place: "*".into(),
@@ -116,7 +116,7 @@ fn fold(window: &mut Window, key: RefusalKey) -> RefusalKey {
     }
     let names = window.names_per_place.entry(key.place.clone()).or_default();
     if *names >= MAX_NAMES_PER_ADDRESS {
-        return RefusalKey {
+        return AuditKey {
             action: key.action,
             name: "*".into(),
             place: key.place,
@@ -126,7 +126,7 @@ fn fold(window: &mut Window, key: RefusalKey) -> RefusalKey {
     key
 }
 
-fn folded_request(request: &serde_json::Value, key: &RefusalKey) -> serde_json::Value {
+fn folded_request(request: &serde_json::Value, key: &AuditKey) -> serde_json::Value {
     let mut request = request.clone();
     if let Some(object) = request.as_object_mut() {
         object.insert(
@@ -155,8 +155,8 @@ mod tests {
     use super::*;
     use vigil_audit::{Actor, Outcome, Target};
 
-    fn failed_login(name: &str, client: &str) -> (RefusalKey, NewAuditEntry) {
-        let key = RefusalKey {
+    fn failed_login(name: &str, client: &str) -> (AuditKey, NewAuditEntry) {
+        let key = AuditKey {
             action: AuditAction::LoginFailed,
             name: name.into(),
             place: client.into(),
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn a_flood_of_one_key_writes_its_first_attempt_and_one_summary_with_the_count() {
-        let log = RefusalLog::default();
+        let log = BoundedAudit::default();
         let mut written = 0;
         for attempt in 0..10_000 {
             let (key, entry) = failed_login("alice", "203.0.113.9");
@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn cycling_names_from_one_address_or_many_addresses_stays_bounded() {
-        let log = RefusalLog::default();
+        let log = BoundedAudit::default();
         let mut written = 0;
         for i in 0..100_000 {
             let (key, entry) = failed_login(&format!("user{i}"), &format!("198.51.100.{}", i % 7));
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn distinct_keys_in_a_window_are_each_written_once() {
-        let log = RefusalLog::default();
+        let log = BoundedAudit::default();
         for name in ["a", "b", "a", "b", "c"] {
             let (key, entry) = failed_login(name, "192.0.2.1");
             log.record(key, entry, 10);
